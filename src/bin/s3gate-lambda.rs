@@ -1,0 +1,24 @@
+//! The Lambda function (`bootstrap`): configuration and one S3 client at
+//! init, then one API Gateway REST proxy event per invoke. Invalid settings
+//! stop the function at init with every problem listed.
+
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use s3gate::{App, ProxyEvent, ProxyResponse};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    s3gate::telemetry::init();
+    let app = match App::from_env().await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!("{err}");
+            eprintln!("s3gate-lambda: {err}");
+            std::process::exit(2);
+        }
+    };
+    let app = &app;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ProxyEvent>| async move {
+        Ok::<ProxyResponse, lambda_runtime::Error>(app.handle_event(event.payload).await)
+    }))
+    .await
+}

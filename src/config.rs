@@ -1,0 +1,418 @@
+//! The only reader of settings. Every setting is declared once in
+//! [`SETTINGS`]; the Lambda function reads them from `S3GATE_*` environment
+//! variables and the command line tool turns the same table into flags, so
+//! the two can never disagree. Values are validated once, at start, and every
+//! problem is reported together.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Lambda's cap on a synchronous response payload (the whole JSON envelope).
+pub const LAMBDA_RESPONSE_CAP: u64 = 6_291_556;
+/// Room kept for the JSON envelope around the body: status, headers, keys.
+pub const ENVELOPE_RESERVE: u64 = 16 * 1024;
+/// The largest object whose base64 form still fits in a Lambda response:
+/// `4 * ceil(n / 3) <= cap - reserve`. About 4.49 MiB.
+pub const MAX_INLINE_LIMIT: u64 = (LAMBDA_RESPONSE_CAP - ENVELOPE_RESERVE) / 4 * 3;
+/// S3's limit on the length of a key, in bytes.
+pub const MAX_KEY_LEN: usize = 1024;
+/// SigV4 presigned URLs live at most seven days.
+pub const MAX_PRESIGN_TTL: u64 = 7 * 24 * 3600;
+
+/// One setting: its flag name (`--key-prefix`), environment variable
+/// (`S3GATE_KEY_PREFIX`), default and help text.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub default: Option<&'static str>,
+    pub boolean: bool,
+}
+
+impl Setting {
+    pub fn env_var(&self) -> String {
+        env_var(self.name)
+    }
+}
+
+/// `key-prefix` -> `S3GATE_KEY_PREFIX`.
+pub fn env_var(name: &str) -> String {
+    format!("S3GATE_{}", name.to_ascii_uppercase().replace('-', "_"))
+}
+
+const fn setting(name: &'static str, default: Option<&'static str>, help: &'static str) -> Setting {
+    Setting { name, help, default, boolean: false }
+}
+
+const fn flag(name: &'static str, default: &'static str, help: &'static str) -> Setting {
+    Setting { name, help, default: Some(default), boolean: true }
+}
+
+/// Every setting of the function, in the order the README lists them.
+pub const SETTINGS: &[Setting] = &[
+    setting("bucket", None, "S3 bucket to serve"),
+    setting("key-prefix", Some(""), "prefix added to every key (e.g. `public/`)"),
+    setting(
+        "cache-control",
+        Some("public, max-age=86400"),
+        "Cache-Control for objects stored without one",
+    ),
+    setting(
+        "inline-limit",
+        Some("4706379"),
+        "largest object (bytes) returned inline as base64; the default is the most a Lambda response can carry",
+    ),
+    setting(
+        "large-objects",
+        Some("redirect"),
+        "objects over the inline limit: `redirect` (307 to a presigned URL) or `reject` (413)",
+    ),
+    setting("presign-ttl", Some("300"), "lifetime of presigned URLs, in seconds"),
+    flag("allow-write", "false", "answer PUT and DELETE with presigned redirects"),
+    flag("allow-list", "false", "answer `GET /{prefix}/` with a JSON listing"),
+    flag(
+        "require-api-key",
+        "true",
+        "refuse requests that carry no API key id (defence in depth behind API Gateway)",
+    ),
+    setting("cors-origin", None, "allowed CORS origin (`*` or `https://host`); no CORS headers when unset"),
+    setting(
+        "force-path-style",
+        None,
+        "path-style S3 addressing; automatic (on) when an endpoint URL is set",
+    ),
+    setting(
+        "s3-timeout",
+        Some("10"),
+        "seconds an S3 call may take, retries and body included (well under API Gateway's 29 s)",
+    ),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LargeObjects {
+    Redirect,
+    Reject,
+}
+
+/// The validated configuration. Built once at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bucket: String,
+    pub key_prefix: String,
+    pub cache_control: String,
+    pub inline_limit: u64,
+    pub large_objects: LargeObjects,
+    pub presign_ttl: Duration,
+    pub allow_write: bool,
+    pub allow_list: bool,
+    pub require_api_key: bool,
+    pub cors_origin: Option<String>,
+    /// `None`: automatic (path-style when an endpoint URL is configured).
+    pub force_path_style: Option<bool>,
+    pub s3_timeout: Duration,
+}
+
+/// Every problem found in the settings, reported together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for p in &self.problems {
+            write!(f, "\n  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads `S3GATE_*` from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| {
+            std::env::var_os(env_var(name)).map(|v| v.to_string_lossy().into_owned())
+        })
+    }
+
+    /// Builds the configuration from any source of raw values (environment,
+    /// flags, a test's table), keyed by setting name.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        let raw = |name: &str| -> Option<String> {
+            get(name).or_else(|| {
+                SETTINGS
+                    .iter()
+                    .find(|s| s.name == name)
+                    .and_then(|s| s.default.map(str::to_string))
+            })
+        };
+
+        let bucket = match raw("bucket") {
+            None => {
+                problems.push(format!("{} is not set: name the bucket to serve", env_var("bucket")));
+                String::new()
+            }
+            Some(b) => {
+                if let Err(why) = check_bucket(&b) {
+                    problems.push(format!("bucket {b:?}: {why}"));
+                }
+                b
+            }
+        };
+
+        let key_prefix = raw("key-prefix").unwrap_or_default();
+        if key_prefix.starts_with('/') {
+            problems.push(format!("key-prefix {key_prefix:?}: must not start with '/'"));
+        }
+        if key_prefix.chars().any(char::is_control) {
+            problems.push(format!("key-prefix {key_prefix:?}: contains a control character"));
+        }
+        if key_prefix.len() >= MAX_KEY_LEN {
+            problems.push(format!("key-prefix is {} bytes: must be under {MAX_KEY_LEN}", key_prefix.len()));
+        }
+
+        let cache_control = raw("cache-control").unwrap_or_default();
+        if cache_control.is_empty() || !is_header_value(&cache_control) {
+            problems.push(format!(
+                "cache-control {cache_control:?}: must be a non-empty header value of printable ASCII"
+            ));
+        }
+
+        let inline_limit = number(&raw, "inline-limit", 1, MAX_INLINE_LIMIT, &mut problems);
+
+        let large_objects = match raw("large-objects").as_deref() {
+            Some("reject") => LargeObjects::Reject,
+            Some("redirect") | None => LargeObjects::Redirect,
+            Some(other) => {
+                problems.push(format!("large-objects {other:?}: expected `redirect` or `reject`"));
+                LargeObjects::Redirect
+            }
+        };
+
+        let presign_ttl =
+            Duration::from_secs(number(&raw, "presign-ttl", 1, MAX_PRESIGN_TTL, &mut problems));
+
+        let allow_write = boolean(&raw, "allow-write", &mut problems).unwrap_or(false);
+        let allow_list = boolean(&raw, "allow-list", &mut problems).unwrap_or(false);
+        let require_api_key = boolean(&raw, "require-api-key", &mut problems).unwrap_or(true);
+        let force_path_style = boolean(&raw, "force-path-style", &mut problems);
+
+        let cors_origin = raw("cors-origin").filter(|o| !o.is_empty());
+        if let Some(origin) = &cors_origin {
+            if let Err(why) = check_origin(origin) {
+                problems.push(format!("cors-origin {origin:?}: {why}"));
+            }
+        }
+
+        let s3_timeout = match raw("s3-timeout") {
+            Some(s) => match s.trim().parse::<f64>() {
+                Ok(secs) if (0.1..=25.0).contains(&secs) => Duration::from_secs_f64(secs),
+                _ => {
+                    problems.push(format!("s3-timeout {s:?}: expected seconds between 0.1 and 25"));
+                    Duration::from_secs(10)
+                }
+            },
+            None => Duration::from_secs(10),
+        };
+
+        if problems.is_empty() {
+            Ok(Config {
+                bucket,
+                key_prefix,
+                cache_control,
+                inline_limit,
+                large_objects,
+                presign_ttl,
+                allow_write,
+                allow_list,
+                require_api_key,
+                cors_origin,
+                force_path_style,
+                s3_timeout,
+            })
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+fn number(
+    raw: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    min: u64,
+    max: u64,
+    problems: &mut Vec<String>,
+) -> u64 {
+    let default = SETTINGS
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.default)
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(min);
+    match raw(name) {
+        None => default,
+        Some(s) => match s.trim().parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                problems.push(format!("{name} {s:?}: expected a whole number from {min} to {max}"));
+                default
+            }
+        },
+    }
+}
+
+fn boolean(raw: &impl Fn(&str) -> Option<String>, name: &str, problems: &mut Vec<String>) -> Option<bool> {
+    match raw(name)?.as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        "" => None,
+        other => {
+            problems.push(format!("{name} {other:?}: expected `true` or `false`"));
+            None
+        }
+    }
+}
+
+/// S3's bucket naming rules (general purpose buckets), checked so that a typo
+/// is reported at start rather than as a 502 on the first request.
+fn check_bucket(b: &str) -> Result<(), &'static str> {
+    if !(3..=63).contains(&b.len()) {
+        return Err("must be 3 to 63 characters long");
+    }
+    if !b
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+    {
+        return Err("may hold only lowercase letters, digits, '.' and '-'");
+    }
+    let first = b.as_bytes()[0];
+    let last = b.as_bytes()[b.len() - 1];
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return Err("must begin and end with a letter or digit");
+    }
+    Ok(())
+}
+
+fn check_origin(o: &str) -> Result<(), &'static str> {
+    if o == "*" {
+        return Ok(());
+    }
+    let rest = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"))
+        .ok_or("expected `*` or an origin such as https://example.com")?;
+    if rest.is_empty() || rest.contains('/') || !is_header_value(rest) || rest.contains(' ') {
+        return Err("an origin has a scheme and a host (and maybe a port), no path");
+    }
+    Ok(())
+}
+
+pub(crate) fn is_header_value(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|n| map.get(n).cloned())
+    }
+
+    #[test]
+    fn defaults_with_only_a_bucket() {
+        let c = from(&[("bucket", "images")]).expect("valid");
+        assert_eq!(c.bucket, "images");
+        assert_eq!(c.key_prefix, "");
+        assert_eq!(c.inline_limit, MAX_INLINE_LIMIT);
+        assert_eq!(c.large_objects, LargeObjects::Redirect);
+        assert!(c.require_api_key);
+        assert!(!c.allow_write && !c.allow_list);
+        assert_eq!(c.force_path_style, None);
+        assert_eq!(c.s3_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn default_inline_limit_fits_a_lambda_response() {
+        let base64_len = MAX_INLINE_LIMIT.div_ceil(3) * 4;
+        assert!(base64_len + ENVELOPE_RESERVE <= LAMBDA_RESPONSE_CAP);
+        let next = (MAX_INLINE_LIMIT + 3).div_ceil(3) * 4;
+        assert!(next + ENVELOPE_RESERVE > LAMBDA_RESPONSE_CAP, "limit is not the largest that fits");
+        let declared = SETTINGS.iter().find(|s| s.name == "inline-limit").and_then(|s| s.default);
+        assert_eq!(declared, Some(MAX_INLINE_LIMIT.to_string().as_str()));
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = from(&[
+            ("bucket", "Bad_Bucket"),
+            ("inline-limit", "lots"),
+            ("large-objects", "explode"),
+            ("allow-write", "yes"),
+            ("presign-ttl", "0"),
+            ("cors-origin", "example.com"),
+            ("s3-timeout", "60"),
+            ("key-prefix", "/abs"),
+        ])
+        .expect_err("invalid");
+        assert_eq!(err.problems.len(), 8, "{err}");
+        let text = err.to_string();
+        for needle in ["Bad_Bucket", "lots", "explode", "yes", "presign-ttl", "example.com", "60", "/abs"] {
+            assert!(text.contains(needle), "{needle} missing from {text}");
+        }
+    }
+
+    #[test]
+    fn missing_bucket_names_the_variable() {
+        let err = from(&[]).expect_err("no bucket");
+        assert!(err.to_string().contains("S3GATE_BUCKET"), "{err}");
+    }
+
+    #[test]
+    fn bucket_rules() {
+        for (b, ok) in [
+            ("images", true),
+            ("my.images-2", true),
+            ("ab", false),
+            ("Images", false),
+            ("-images", false),
+            ("images-", false),
+            ("im ages", false),
+        ] {
+            assert_eq!(check_bucket(b).is_ok(), ok, "bucket {b:?}");
+        }
+    }
+
+    #[test]
+    fn booleans_and_limits() {
+        let c = from(&[
+            ("bucket", "images"),
+            ("allow-write", "true"),
+            ("require-api-key", "false"),
+            ("force-path-style", "true"),
+            ("inline-limit", "1000"),
+            ("cors-origin", "https://app.example.com:8443"),
+        ])
+        .expect("valid");
+        assert!(c.allow_write);
+        assert!(!c.require_api_key);
+        assert_eq!(c.force_path_style, Some(true));
+        assert_eq!(c.inline_limit, 1000);
+        assert_eq!(c.cors_origin.as_deref(), Some("https://app.example.com:8443"));
+        let too_big = (MAX_INLINE_LIMIT + 1).to_string();
+        assert!(from(&[("bucket", "images"), ("inline-limit", too_big.as_str())]).is_err());
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(env_var("key-prefix"), "S3GATE_KEY_PREFIX");
+        assert_eq!(env_var("require-api-key"), "S3GATE_REQUIRE_API_KEY");
+    }
+}

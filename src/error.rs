@@ -1,0 +1,122 @@
+//! One error type for everything a request can go wrong with. Each variant
+//! knows its HTTP status, a stable machine-readable code and the message a
+//! caller may see; internal detail (SDK messages, bucket names) stays in the
+//! `detail` fields, which are logged and never sent.
+
+use std::fmt;
+
+/// Why a key taken from the request path was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyError {
+    Missing,
+    Empty,
+    TooLong { len: usize, max: usize },
+    ControlCharacter,
+    EmptySegment,
+    DotSegment,
+    BadPercentEncoding,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::Missing => write!(f, "the request names no object key"),
+            KeyError::Empty => write!(f, "the object key is empty"),
+            KeyError::TooLong { len, max } => {
+                write!(f, "the object key is {len} bytes long; at most {max} are allowed")
+            }
+            KeyError::ControlCharacter => write!(f, "the object key contains a control character"),
+            KeyError::EmptySegment => write!(f, "the object key contains an empty path segment"),
+            KeyError::DotSegment => write!(f, "the object key contains a '.' or '..' segment"),
+            KeyError::BadPercentEncoding => write!(f, "the path has invalid percent-encoding"),
+        }
+    }
+}
+
+/// What kind of storage failure happened; decides 502, 503 or 504.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    /// The store could not be reached, broke the connection or answered 5xx.
+    Unavailable,
+    /// The store asked us to slow down (503 SlowDown and friends).
+    Throttled,
+    /// The store did not answer within the configured S3 timeout.
+    Timeout,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("bad key: {0}")]
+    BadKey(KeyError),
+    #[error("not found")]
+    NotFound,
+    #[error("listing is not enabled")]
+    ListingDisabled,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("method {method} not allowed")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("object of {size} bytes is over the inline limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("storage {kind:?}: {detail}")]
+    Upstream { kind: UpstreamKind, detail: String },
+    #[error("invalid request: {0}")]
+    BadRequest(String),
+}
+
+impl Error {
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadKey(_) | Error::BadRequest(_) => 400,
+            Error::Forbidden(_) => 403,
+            Error::NotFound | Error::ListingDisabled => 404,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::TooLarge { .. } => 413,
+            Error::Upstream { kind, .. } => match kind {
+                UpstreamKind::Unavailable => 502,
+                UpstreamKind::Throttled => 503,
+                UpstreamKind::Timeout => 504,
+            },
+        }
+    }
+
+    /// A stable code for clients to branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadKey(_) => "InvalidKey",
+            Error::BadRequest(_) => "BadRequest",
+            Error::Forbidden(_) => "Forbidden",
+            Error::NotFound | Error::ListingDisabled => "NotFound",
+            Error::MethodNotAllowed { .. } => "MethodNotAllowed",
+            Error::TooLarge { .. } => "PayloadTooLarge",
+            Error::Upstream { kind, .. } => match kind {
+                UpstreamKind::Unavailable => "BadGateway",
+                UpstreamKind::Throttled => "ServiceUnavailable",
+                UpstreamKind::Timeout => "GatewayTimeout",
+            },
+        }
+    }
+
+    /// The message a caller sees: no bucket, no SDK text, no stack.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::BadKey(e) => e.to_string(),
+            Error::BadRequest(m) => m.clone(),
+            Error::Forbidden(why) => (*why).to_string(),
+            Error::NotFound => "no object at this key".to_string(),
+            Error::ListingDisabled => "listing is not enabled on this API".to_string(),
+            Error::MethodNotAllowed { method, allow } => {
+                format!("method {method} is not allowed here; allowed: {allow}")
+            }
+            Error::TooLarge { size, limit } => format!(
+                "the object is {size} bytes, over the {limit}-byte limit for an inline response; \
+                 ask for a presigned URL instead"
+            ),
+            Error::Upstream { kind, .. } => match kind {
+                UpstreamKind::Unavailable => "the storage backend failed; try again".to_string(),
+                UpstreamKind::Throttled => "the storage backend is busy; try again shortly".to_string(),
+                UpstreamKind::Timeout => "the storage backend did not answer in time".to_string(),
+            },
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! s3gate serves S3 objects (mostly images) through API Gateway and a Rust
+//! Lambda function, and runs the same handler on a laptop behind a local API
+//! Gateway emulator. This file only declares the modules; each one opens with
+//! why it exists.
+
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod request;
+pub mod response;
+pub mod storage;
+pub mod telemetry;
+
+#[cfg(feature = "local")]
+pub mod local;
+
+pub use config::Config;
+pub use error::Error;
+pub use handler::App;
+pub use request::{ProxyEvent, Request};
+pub use response::ProxyResponse;

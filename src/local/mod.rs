@@ -1,0 +1,7 @@
+//! Laptop mode, behind the `local` feature so the Lambda function links none
+//! of it: the embedded S3-compatible store and the command line front end.
+
+pub mod cli;
+pub mod store;
+
+pub use store::EmbeddedStore;

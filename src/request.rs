@@ -1,0 +1,324 @@
+//! API Gateway REST proxy event -> typed [`Request`]. Pure: no I/O, no
+//! configuration beyond the key prefix length, so every rule about what a
+//! request may ask for is here and unit-tested here.
+//!
+//! The key comes from `pathParameters.proxy`, which API Gateway has already
+//! percent-decoded, never from the stage-prefixed URI. Only when there is no
+//! `proxy` parameter (the `/` resource, or a hand-written event) is `path`
+//! used, and then it is percent-decoded here, strictly.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::config::MAX_KEY_LEN;
+use crate::error::KeyError;
+
+/// The fields of an API Gateway REST (v1) proxy event that s3gate reads.
+/// Unknown fields are ignored and `null` is accepted wherever API Gateway
+/// may send it, so any event API Gateway or `sam local` produces parses.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProxyEvent {
+    pub http_method: Option<String>,
+    pub path: Option<String>,
+    pub resource: Option<String>,
+    pub headers: Option<HashMap<String, Option<String>>>,
+    pub multi_value_headers: Option<HashMap<String, Option<Vec<String>>>>,
+    pub query_string_parameters: Option<HashMap<String, Option<String>>>,
+    pub multi_value_query_string_parameters: Option<HashMap<String, Option<Vec<String>>>>,
+    pub path_parameters: Option<HashMap<String, Option<String>>>,
+    pub request_context: Option<RequestContext>,
+    pub body: Option<String>,
+    pub is_base64_encoded: Option<bool>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RequestContext {
+    pub request_id: Option<String>,
+    pub stage: Option<String>,
+    pub http_method: Option<String>,
+    pub identity: Option<Identity>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Identity {
+    pub api_key_id: Option<String>,
+    pub source_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Options,
+    Put,
+    Delete,
+    Other(String),
+}
+
+impl Method {
+    fn parse(s: &str) -> Method {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "OPTIONS" => Method::Options,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            other => Method::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Other(m) => m,
+        }
+    }
+}
+
+/// What the path points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One object; the key as the caller named it (without the prefix).
+    Object(String),
+    /// A "folder": the root (empty) or a prefix ending in `/`.
+    Listing(String),
+}
+
+/// A request as the handler sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub target: Result<Target, KeyError>,
+    /// Header names lower-cased; values in arrival order.
+    pub headers: HashMap<String, Vec<String>>,
+    pub query: HashMap<String, Vec<String>>,
+    /// API Gateway's request id (what callers see as `x-amzn-RequestId`).
+    pub request_id: String,
+    pub api_key_id: Option<String>,
+}
+
+impl Request {
+    /// `prefix_len` is the configured key prefix's length, so the total S3
+    /// key length is checked here.
+    pub fn from_event(event: ProxyEvent, prefix_len: usize) -> Request {
+        let ctx = event.request_context.unwrap_or_default();
+        let method = event
+            .http_method
+            .as_deref()
+            .or(ctx.http_method.as_deref())
+            .map(Method::parse)
+            .unwrap_or(Method::Get);
+        let headers = merge_multi(event.headers, event.multi_value_headers, true);
+        let query = merge_multi(event.query_string_parameters, event.multi_value_query_string_parameters, false);
+        let proxy = event
+            .path_parameters
+            .and_then(|mut p| p.remove("proxy"))
+            .flatten();
+        let target = match proxy {
+            Some(key) => parse_key(&key, prefix_len),
+            None => match event.path.as_deref() {
+                // The `/` resource: the root folder.
+                Some("/") | Some("") => Ok(Target::Listing(String::new())),
+                Some(path) => decode_path(path).and_then(|k| parse_key(&k, prefix_len)),
+                None => Err(KeyError::Missing),
+            },
+        };
+        let identity = ctx.identity.unwrap_or_default();
+        Request {
+            method,
+            target,
+            headers,
+            query,
+            request_id: ctx.request_id.unwrap_or_default(),
+            api_key_id: identity.api_key_id.filter(|id| !id.is_empty()),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.first()).map(String::as_str)
+    }
+}
+
+/// Merges the single- and multi-value maps API Gateway sends (the
+/// multi-value one wins, as it does in API Gateway).
+fn merge_multi(
+    single: Option<HashMap<String, Option<String>>>,
+    multi: Option<HashMap<String, Option<Vec<String>>>>,
+    lowercase: bool,
+) -> HashMap<String, Vec<String>> {
+    let norm = |k: String| if lowercase { k.to_ascii_lowercase() } else { k };
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in multi.unwrap_or_default() {
+        if let Some(v) = v {
+            out.entry(norm(k)).or_default().extend(v);
+        }
+    }
+    for (k, v) in single.unwrap_or_default() {
+        if let Some(v) = v {
+            out.entry(norm(k)).or_insert_with(|| vec![v]);
+        }
+    }
+    out
+}
+
+/// Strictly percent-decodes a raw path (`/a%20b.jpg` -> `a b.jpg`).
+pub fn decode_path(path: &str) -> Result<String, KeyError> {
+    let bytes = path.strip_prefix('/').unwrap_or(path).as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(KeyError::BadPercentEncoding)?;
+            let hi = (hex[0] as char).to_digit(16).ok_or(KeyError::BadPercentEncoding)?;
+            let lo = (hex[1] as char).to_digit(16).ok_or(KeyError::BadPercentEncoding)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| KeyError::BadPercentEncoding)
+}
+
+/// Checks a decoded key. A trailing `/` names a folder (a listing).
+pub fn parse_key(key: &str, prefix_len: usize) -> Result<Target, KeyError> {
+    if key.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    if prefix_len + key.len() > MAX_KEY_LEN {
+        return Err(KeyError::TooLong { len: prefix_len + key.len(), max: MAX_KEY_LEN });
+    }
+    if key.chars().any(char::is_control) {
+        return Err(KeyError::ControlCharacter);
+    }
+    let (body, folder) = match key.strip_suffix('/') {
+        Some(body) => (body, true),
+        None => (key, false),
+    };
+    if body.is_empty() {
+        // "/" alone: an empty segment, not the root (the root is `GET /`).
+        return Err(KeyError::EmptySegment);
+    }
+    for segment in body.split('/') {
+        match segment {
+            "" => return Err(KeyError::EmptySegment),
+            "." | ".." => return Err(KeyError::DotSegment),
+            _ => {}
+        }
+    }
+    Ok(if folder { Target::Listing(key.to_string()) } else { Target::Object(key.to_string()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_rules() {
+        let long = "a".repeat(MAX_KEY_LEN + 1);
+        let cases: &[(&str, Result<Target, KeyError>)] = &[
+            ("partnerimages/67/28/67286576.jpeg", Ok(Target::Object("partnerimages/67/28/67286576.jpeg".into()))),
+            ("photos/summer 2026/beach+sea ☀.webp", Ok(Target::Object("photos/summer 2026/beach+sea ☀.webp".into()))),
+            ("100%.jpg", Ok(Target::Object("100%.jpg".into()))),
+            ("a.b/..c/d..", Ok(Target::Object("a.b/..c/d..".into()))),
+            ("photos/", Ok(Target::Listing("photos/".into()))),
+            ("", Err(KeyError::Empty)),
+            ("/", Err(KeyError::EmptySegment)),
+            ("/etc/passwd", Err(KeyError::EmptySegment)),
+            ("a//b", Err(KeyError::EmptySegment)),
+            ("a//", Err(KeyError::EmptySegment)),
+            ("..", Err(KeyError::DotSegment)),
+            ("a/../b", Err(KeyError::DotSegment)),
+            ("./a", Err(KeyError::DotSegment)),
+            ("a/.", Err(KeyError::DotSegment)),
+            ("a\u{0}b", Err(KeyError::ControlCharacter)),
+            ("a\nb", Err(KeyError::ControlCharacter)),
+            ("a\u{7f}b", Err(KeyError::ControlCharacter)),
+            ("a\u{85}b", Err(KeyError::ControlCharacter)),
+            (&long, Err(KeyError::TooLong { len: MAX_KEY_LEN + 1, max: MAX_KEY_LEN })),
+        ];
+        for (key, want) in cases {
+            assert_eq!(&parse_key(key, 0), want, "key {key:?}");
+        }
+    }
+
+    #[test]
+    fn prefix_counts_towards_the_length() {
+        let key = "k".repeat(1000);
+        assert!(parse_key(&key, 24).is_ok());
+        assert_eq!(parse_key(&key, 25), Err(KeyError::TooLong { len: 1025, max: 1024 }));
+    }
+
+    #[test]
+    fn percent_decoding_is_strict() {
+        for (raw, want) in [
+            ("/a%20b.jpg", Ok("a b.jpg".to_string())),
+            ("/photos%2Fsunset.webp", Ok("photos/sunset.webp".to_string())),
+            ("/%E2%98%80.png", Ok("☀.png".to_string())),
+            ("/a+b", Ok("a+b".to_string())),
+            ("/bad%zz", Err(KeyError::BadPercentEncoding)),
+            ("/bad%2", Err(KeyError::BadPercentEncoding)),
+            ("/bad%", Err(KeyError::BadPercentEncoding)),
+            ("/bad%FF", Err(KeyError::BadPercentEncoding)),
+        ] {
+            assert_eq!(decode_path(raw), want, "path {raw:?}");
+        }
+    }
+
+    fn event(json: &str) -> Request {
+        Request::from_event(serde_json::from_str(json).expect("json"), 0)
+    }
+
+    #[test]
+    fn reads_proxy_not_the_stage_prefixed_path() {
+        let r = event(
+            r#"{"httpMethod":"GET","path":"/a%20b.jpg","pathParameters":{"proxy":"a b.jpg"},
+               "requestContext":{"path":"/dev/a%20b.jpg","stage":"dev","requestId":"r1",
+               "identity":{"apiKeyId":"k1"}}}"#,
+        );
+        assert_eq!(r.target, Ok(Target::Object("a b.jpg".into())));
+        assert_eq!(r.request_id, "r1");
+        assert_eq!(r.api_key_id.as_deref(), Some("k1"));
+    }
+
+    #[test]
+    fn falls_back_to_path_and_root() {
+        let r = event(r#"{"httpMethod":"HEAD","path":"/photos%2Fsunset.webp"}"#);
+        assert_eq!(r.method, Method::Head);
+        assert_eq!(r.target, Ok(Target::Object("photos/sunset.webp".into())));
+        let r = event(r#"{"httpMethod":"GET","path":"/","resource":"/"}"#);
+        assert_eq!(r.target, Ok(Target::Listing(String::new())));
+        let r = event(r#"{"httpMethod":"GET"}"#);
+        assert_eq!(r.target, Err(KeyError::Missing));
+    }
+
+    #[test]
+    fn nulls_everywhere_parse() {
+        let r = event(
+            r#"{"httpMethod":"GET","headers":null,"multiValueHeaders":{"A":null},"pathParameters":{"proxy":null},
+               "queryStringParameters":null,"requestContext":{"identity":{"apiKeyId":""}},"body":null,
+               "isBase64Encoded":null,"path":null}"#,
+        );
+        assert_eq!(r.target, Err(KeyError::Missing));
+        assert_eq!(r.api_key_id, None, "an empty apiKeyId is no key");
+    }
+
+    #[test]
+    fn headers_are_case_insensitive_and_multi_value_wins() {
+        let r = event(
+            r#"{"httpMethod":"get","headers":{"If-None-Match":"\"b\""},
+               "multiValueHeaders":{"If-None-Match":["\"a\""]},"pathParameters":{"proxy":"x"}}"#,
+        );
+        assert_eq!(r.method, Method::Get);
+        assert_eq!(r.header("if-none-match"), Some("\"a\""));
+    }
+}

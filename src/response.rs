@@ -1,0 +1,305 @@
+//! Reply -> the JSON a Lambda returns to API Gateway. Every response has a
+//! `Content-Type` (lambda_http and API Gateway treat a body without one as
+//! text, which corrupts images), binary bodies are base64 with
+//! `isBase64Encoded: true`, and error bodies are the one JSON shape DESIGN.md
+//! gives. Headers taken from S3 metadata are an allow-list, each value
+//! checked, so object metadata can never inject a header.
+
+use std::time::SystemTime;
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
+use base64::Engine;
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::config::{Config, is_header_value};
+use crate::error::Error;
+use crate::storage::ObjectMeta;
+
+/// A served SVG cannot run script or load anything: it is shown as an image.
+pub const SVG_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
+
+/// What the handler decided; turned into a [`ProxyResponse`] by [`render`].
+#[derive(Debug)]
+pub enum Reply {
+    /// 200 with the object; `body` is `None` for HEAD.
+    Object { key: String, meta: ObjectMeta, body: Option<Vec<u8>> },
+    /// 307 to a presigned URL.
+    Redirect { location: String },
+    Error(Error),
+}
+
+/// The Lambda proxy response API Gateway expects. Serialized with both
+/// `headers` and `multiValueHeaders` (as lambda_http does) so that API
+/// Gateway, `sam local` and the local gateway all read it the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyResponse {
+    pub status_code: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub is_base64_encoded: bool,
+}
+
+impl ProxyResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body bytes as the client receives them (base64 decoded).
+    pub fn body_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
+        match (&self.body, self.is_base64_encoded) {
+            (None, _) => Ok(Vec::new()),
+            (Some(b), true) => base64::engine::general_purpose::STANDARD.decode(b),
+            (Some(b), false) => Ok(b.as_bytes().to_vec()),
+        }
+    }
+}
+
+impl Serialize for ProxyResponse {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Single<'a>(&'a [(String, String)]);
+        impl Serialize for Single<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        struct Multi<'a>(&'a [(String, String)]);
+        impl Serialize for Multi<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    m.serialize_entry(k, &[v])?;
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("statusCode", &self.status_code)?;
+        m.serialize_entry("headers", &Single(&self.headers))?;
+        m.serialize_entry("multiValueHeaders", &Multi(&self.headers))?;
+        if let Some(body) = &self.body {
+            m.serialize_entry("body", body)?;
+        }
+        m.serialize_entry("isBase64Encoded", &self.is_base64_encoded)?;
+        m.end()
+    }
+}
+
+/// Builds the response for `reply`.
+pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse {
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
+    let mut add = |k: &str, v: String| headers.push((k.to_string(), v));
+    let (status_code, body, is_base64_encoded) = match reply {
+        Reply::Object { key, meta, body } => {
+            let content_type = content_type(&meta, &key);
+            if content_type.starts_with("image/svg+xml") {
+                add("Content-Security-Policy", SVG_CSP.to_string());
+            }
+            add("Content-Type", content_type);
+            add("Content-Length", meta.size.to_string());
+            if let Some(etag) = meta.etag.filter(|v| is_header_value(v)) {
+                add("ETag", etag);
+            }
+            if let Some(t) = meta.last_modified {
+                add("Last-Modified", http_date(t));
+            }
+            let cache = meta
+                .cache_control
+                .filter(|v| !v.is_empty() && is_header_value(v))
+                .unwrap_or_else(|| config.cache_control.clone());
+            add("Cache-Control", cache);
+            if let Some(v) = meta.content_disposition.filter(|v| is_header_value(v)) {
+                add("Content-Disposition", v);
+            }
+            if let Some(v) = meta.content_encoding.filter(|v| is_header_value(v)) {
+                add("Content-Encoding", v);
+            }
+            add("Accept-Ranges", "bytes".to_string());
+            add("X-Content-Type-Options", "nosniff".to_string());
+            match body {
+                Some(bytes) => (200, Some(base64_of(&bytes)), true),
+                None => (200, None, false),
+            }
+        }
+        Reply::Redirect { location } => {
+            let location_for_body = location.clone();
+            add("Location", location);
+            add("Cache-Control", "no-store".to_string());
+            add("Content-Type", "application/json".to_string());
+            add("X-Content-Type-Options", "nosniff".to_string());
+            let body = serde_json::json!({
+                "message": "the object is served from a presigned URL; follow the redirect",
+                "location": location_for_body,
+                "requestId": request_id,
+            });
+            (307, Some(body.to_string()), false)
+        }
+        Reply::Error(err) => {
+            match &err {
+                Error::MethodNotAllowed { allow, .. } => add("Allow", (*allow).to_string()),
+                Error::Upstream { kind: crate::error::UpstreamKind::Throttled, .. } => {
+                    add("Retry-After", "1".to_string())
+                }
+                _ => {}
+            }
+            add("Content-Type", "application/json".to_string());
+            add("Cache-Control", "no-store".to_string());
+            add("X-Content-Type-Options", "nosniff".to_string());
+            (err.status(), Some(error_body(&err, request_id)), false)
+        }
+    };
+    if let Some(origin) = &config.cors_origin {
+        headers.push(("Access-Control-Allow-Origin".to_string(), origin.clone()));
+        headers.push((
+            "Access-Control-Expose-Headers".to_string(),
+            "ETag, Content-Length, Content-Range, Last-Modified".to_string(),
+        ));
+        if origin != "*" {
+            headers.push(("Vary".to_string(), "Origin".to_string()));
+        }
+    }
+    ProxyResponse { status_code, headers, body, is_base64_encoded }
+}
+
+/// `{"message": …, "code": …, "requestId": …}`.
+pub fn error_body(err: &Error, request_id: &str) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body<'a> {
+        message: String,
+        code: &'a str,
+        request_id: &'a str,
+    }
+    let body = Body { message: err.public_message(), code: err.code(), request_id };
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut out);
+    out
+}
+
+pub fn http_date(t: SystemTime) -> String {
+    DateTime::from(t).fmt(Format::HttpDate).unwrap_or_default()
+}
+
+/// The stored type unless it is missing or S3's generic default, then the
+/// type the extension names, then `application/octet-stream`.
+pub fn content_type(meta: &ObjectMeta, key: &str) -> String {
+    match meta.content_type.as_deref() {
+        Some(t)
+            if !t.is_empty()
+                && is_header_value(t)
+                && !t.eq_ignore_ascii_case("binary/octet-stream")
+                && !t.eq_ignore_ascii_case("application/octet-stream") =>
+        {
+            t.to_string()
+        }
+        _ => by_extension(key).unwrap_or("application/octet-stream").to_string(),
+    }
+}
+
+/// The types an image and asset bucket holds; anything else is served as
+/// `application/octet-stream`.
+pub fn by_extension(key: &str) -> Option<&'static str> {
+    let ext = key.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "jpg" | "jpeg" | "jpe" | "jfif" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "avif" => "image/avif",
+        "svg" | "svgz" => "image/svg+xml",
+        "ico" => "image/x-icon",
+        "bmp" => "image/bmp",
+        "tif" | "tiff" => "image/tiff",
+        "heic" => "image/heic",
+        "heif" => "image/heif",
+        "jxl" => "image/jxl",
+        "pdf" => "application/pdf",
+        "json" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "csv" => "text/csv; charset=utf-8",
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "xml" => "application/xml",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "woff2" => "font/woff2",
+        "woff" => "font/woff",
+        "zip" => "application/zip",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(ct: Option<&str>) -> ObjectMeta {
+        ObjectMeta { content_type: ct.map(str::to_string), size: 3, ..Default::default() }
+    }
+
+    #[test]
+    fn content_type_is_never_missing() {
+        for (stored, key, want) in [
+            (Some("image/png"), "a.jpg", "image/png"),
+            (Some("binary/octet-stream"), "a.JPG", "image/jpeg"),
+            (Some("application/octet-stream"), "a.svg", "image/svg+xml"),
+            (None, "a.webp", "image/webp"),
+            (None, "a.avif", "image/avif"),
+            (None, "a.gif", "image/gif"),
+            (None, "noext", "application/octet-stream"),
+            (None, "a.weird", "application/octet-stream"),
+            (Some("image/png\r\nSet-Cookie: x=1"), "a.bin", "application/octet-stream"),
+            (Some(""), "a.png", "image/png"),
+        ] {
+            assert_eq!(content_type(&meta(stored), key), want, "stored {stored:?} key {key:?}");
+        }
+    }
+
+    #[test]
+    fn metadata_cannot_inject_headers() {
+        let config = Config::from_lookup(|n| (n == "bucket").then(|| "images".to_string())).expect("config");
+        let m = ObjectMeta {
+            cache_control: Some("max-age=1\r\nSet-Cookie: a=b".into()),
+            content_disposition: Some("inline\nX-Evil: 1".into()),
+            etag: Some("\"abc\"".into()),
+            ..meta(Some("image/svg+xml"))
+        };
+        let r = render(Reply::Object { key: "a.svg".into(), meta: m, body: Some(b"<svg/>".to_vec()) }, &config, "r");
+        assert_eq!(r.header("cache-control"), Some("public, max-age=86400"));
+        assert_eq!(r.header("content-disposition"), None);
+        assert_eq!(r.header("content-security-policy"), Some(SVG_CSP));
+        assert_eq!(r.header("etag"), Some("\"abc\""));
+        assert!(r.is_base64_encoded);
+        assert_eq!(r.body_bytes().expect("base64"), b"<svg/>");
+    }
+
+    #[test]
+    fn serializes_like_api_gateway_expects() {
+        let r = ProxyResponse {
+            status_code: 200,
+            headers: vec![("Content-Type".into(), "image/png".into())],
+            body: Some("AAE=".into()),
+            is_base64_encoded: true,
+        };
+        let v: serde_json::Value = serde_json::to_value(&r).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"statusCode": 200, "headers": {"Content-Type": "image/png"},
+                "multiValueHeaders": {"Content-Type": ["image/png"]}, "body": "AAE=", "isBase64Encoded": true})
+        );
+    }
+}
