@@ -31,8 +31,21 @@ pub struct EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Serves `root` on `addr` (port 0 picks a free one).
+    /// Serves `root` on `addr` (port 0 picks a free one) with credentials
+    /// made up for this run.
     pub async fn start(root: &Path, addr: SocketAddr) -> io::Result<EmbeddedStore> {
+        let access_key = format!("S3GATELOCAL{}", &random_hex()[..9].to_ascii_uppercase());
+        let secret_key = format!("{}{}", random_hex(), random_hex());
+        Self::start_with_credentials(root, addr, access_key, secret_key).await
+    }
+
+    /// Serves `root` on `addr`, accepting only the given credentials.
+    pub async fn start_with_credentials(
+        root: &Path,
+        addr: SocketAddr,
+        access_key: String,
+        secret_key: String,
+    ) -> io::Result<EmbeddedStore> {
         if !addr.ip().is_loopback() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -46,8 +59,6 @@ impl EmbeddedStore {
             ));
         }
         let fs = s3s_fs::FileSystem::new(root).map_err(|e| io::Error::other(format!("{e:?}")))?;
-        let access_key = format!("S3GATELOCAL{}", &random_hex()[..9].to_ascii_uppercase());
-        let secret_key = format!("{}{}", random_hex(), random_hex());
         let mut builder = S3ServiceBuilder::new(fs);
         builder.set_auth(SimpleAuth::from_single(access_key.clone(), secret_key.clone()));
         let service = builder.build();

@@ -1,0 +1,10 @@
+//! One integration-test binary, a module per area. Everything runs against
+//! the real `aws_sdk_s3::Client` and a real in-process `s3s-fs` store with
+//! SigV4 checking on; no mocked S3.
+
+mod bad_input;
+mod cli;
+mod events;
+mod faults;
+mod objects;
+mod support;

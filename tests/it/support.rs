@@ -1,0 +1,171 @@
+//! Shared test fixtures: a store over a private copy of `sample-data/`, an
+//! `App` wired to it, and an event builder based on `events/get-object.json`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::primitives::ByteStream;
+use s3gate::local::EmbeddedStore;
+use s3gate::{App, Config, ProxyEvent, ProxyResponse};
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample(key: &str) -> Vec<u8> {
+    let path = repo().join("sample-data/images").join(key);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A config with the bucket `images` and the given settings.
+pub fn config(pairs: &[(&str, &str)]) -> Config {
+    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(|name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| (name == "bucket").then(|| "images".to_string()))
+    })
+    .expect("test config is valid")
+}
+
+/// An embedded store over a fresh copy of `sample-data/`.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    // Kept alive for the test: dropping it stops the store.
+    pub _store: EmbeddedStore,
+    pub app: App,
+}
+
+impl Fixture {
+    pub async fn new() -> Fixture {
+        Self::with(&[]).await
+    }
+
+    pub async fn with(settings: &[(&str, &str)]) -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_dir(&repo().join("sample-data"), dir.path());
+        let store = EmbeddedStore::start(dir.path(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .expect("store starts");
+        let config = config(settings);
+        let app = App::new(config.clone(), store.s3_store(&config).await);
+        Fixture { dir, _store: store, app }
+    }
+
+    /// Uploads through the real SDK client.
+    pub async fn put(&self, key: &str, bytes: Vec<u8>, content_type: Option<&str>) {
+        self.app
+            .store
+            .client()
+            .put_object()
+            .bucket("images")
+            .key(key)
+            .set_content_type(content_type.map(str::to_string))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("put {key}: {e:?}"));
+    }
+
+    pub async fn get(&self, key: &str) -> Wire {
+        self.run(event("GET", key)).await
+    }
+
+    pub async fn run(&self, event: Value) -> Wire {
+        let event: ProxyEvent = serde_json::from_value(event).expect("event parses");
+        Wire::from(self.app.handle_event(event).await)
+    }
+}
+
+/// The base event (`events/get-object.json`) with another method and key.
+pub fn event(method: &str, key: &str) -> Value {
+    let mut ev = load_event("get-object.json");
+    ev["httpMethod"] = Value::from(method);
+    ev["requestContext"]["httpMethod"] = Value::from(method);
+    ev["pathParameters"]["proxy"] = Value::from(key);
+    ev["path"] = Value::from(format!("/{key}"));
+    ev
+}
+
+pub fn load_event(name: &str) -> Value {
+    let path = repo().join("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A response as it crosses the wire: serialized to the JSON Lambda sends,
+/// parsed back, body base64-decoded as API Gateway does for binary types.
+#[derive(Debug)]
+pub struct Wire {
+    pub status: u16,
+    pub headers: serde_json::Map<String, Value>,
+    pub multi: serde_json::Map<String, Value>,
+    pub body: Vec<u8>,
+    pub base64: bool,
+}
+
+impl From<ProxyResponse> for Wire {
+    fn from(r: ProxyResponse) -> Wire {
+        let json = serde_json::to_string(&r).expect("serializes");
+        wire_from_json(&json)
+    }
+}
+
+pub fn wire_from_json(json: &str) -> Wire {
+    use base64::Engine;
+    let v: Value = serde_json::from_str(json).expect("response is JSON");
+    let base64 = v["isBase64Encoded"].as_bool().expect("isBase64Encoded is a bool");
+    let body = match v.get("body").and_then(Value::as_str) {
+        None => Vec::new(),
+        Some(b) if base64 => base64::engine::general_purpose::STANDARD.decode(b).expect("valid base64"),
+        Some(b) => b.as_bytes().to_vec(),
+    };
+    Wire {
+        status: v["statusCode"].as_u64().expect("statusCode") as u16,
+        headers: v["headers"].as_object().cloned().unwrap_or_default(),
+        multi: v["multiValueHeaders"].as_object().cloned().unwrap_or_default(),
+        body,
+        base64,
+    }
+}
+
+impl Wire {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+    }
+
+    /// Checks the error shape every non-2xx answer has.
+    pub fn assert_error(&self, status: u16, code: &str, context: &str) {
+        assert_eq!(self.status, status, "{context}: {self:?}");
+        assert_eq!(self.header("content-type"), Some("application/json"), "{context}");
+        assert!(!self.base64, "{context}: an error body is plain JSON");
+        let body = self.json();
+        assert_eq!(body["code"], code, "{context}: {body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{context}: {body}");
+        assert!(body["requestId"].is_string(), "{context}: {body}");
+        let text = body.to_string();
+        for secret in ["images", "127.0.0.1", "dispatch", "Sdk", "s3s", "bucket"] {
+            assert!(!text.contains(secret), "{context}: error body leaks {secret:?}: {text}");
+        }
+    }
+}
