@@ -41,17 +41,31 @@ pub fn env_var(name: &str) -> String {
 }
 
 const fn setting(name: &'static str, default: Option<&'static str>, help: &'static str) -> Setting {
-    Setting { name, help, default, boolean: false }
+    Setting {
+        name,
+        help,
+        default,
+        boolean: false,
+    }
 }
 
 const fn flag(name: &'static str, default: &'static str, help: &'static str) -> Setting {
-    Setting { name, help, default: Some(default), boolean: true }
+    Setting {
+        name,
+        help,
+        default: Some(default),
+        boolean: true,
+    }
 }
 
 /// Every setting of the function, in the order the README lists them.
 pub const SETTINGS: &[Setting] = &[
     setting("bucket", None, "S3 bucket to serve"),
-    setting("key-prefix", Some(""), "prefix added to every key (e.g. `public/`)"),
+    setting(
+        "key-prefix",
+        Some(""),
+        "prefix added to every key (e.g. `public/`)",
+    ),
     setting(
         "cache-control",
         Some("public, max-age=86400"),
@@ -67,15 +81,31 @@ pub const SETTINGS: &[Setting] = &[
         Some("redirect"),
         "objects over the inline limit: `redirect` (307 to a presigned URL) or `reject` (413)",
     ),
-    setting("presign-ttl", Some("300"), "lifetime of presigned URLs, in seconds"),
-    flag("allow-write", "false", "answer PUT and DELETE with presigned redirects"),
-    flag("allow-list", "false", "answer `GET /{prefix}/` with a JSON listing"),
+    setting(
+        "presign-ttl",
+        Some("300"),
+        "lifetime of presigned URLs, in seconds",
+    ),
+    flag(
+        "allow-write",
+        "false",
+        "answer PUT and DELETE with presigned redirects",
+    ),
+    flag(
+        "allow-list",
+        "false",
+        "answer `GET /{prefix}/` with a JSON listing",
+    ),
     flag(
         "require-api-key",
         "true",
         "refuse requests that carry no API key id (defence in depth behind API Gateway)",
     ),
-    setting("cors-origin", None, "allowed CORS origin (`*` or `https://host`); no CORS headers when unset"),
+    setting(
+        "cors-origin",
+        None,
+        "allowed CORS origin (`*` or `https://host`); no CORS headers when unset",
+    ),
     setting(
         "force-path-style",
         None,
@@ -153,7 +183,10 @@ impl Config {
 
         let bucket = match raw("bucket") {
             None => {
-                problems.push(format!("{} is not set: name the bucket to serve", env_var("bucket")));
+                problems.push(format!(
+                    "{} is not set: name the bucket to serve",
+                    env_var("bucket")
+                ));
                 String::new()
             }
             Some(b) => {
@@ -166,13 +199,20 @@ impl Config {
 
         let key_prefix = raw("key-prefix").unwrap_or_default();
         if key_prefix.starts_with('/') {
-            problems.push(format!("key-prefix {key_prefix:?}: must not start with '/'"));
+            problems.push(format!(
+                "key-prefix {key_prefix:?}: must not start with '/'"
+            ));
         }
         if key_prefix.chars().any(char::is_control) {
-            problems.push(format!("key-prefix {key_prefix:?}: contains a control character"));
+            problems.push(format!(
+                "key-prefix {key_prefix:?}: contains a control character"
+            ));
         }
         if key_prefix.len() >= MAX_KEY_LEN {
-            problems.push(format!("key-prefix is {} bytes: must be under {MAX_KEY_LEN}", key_prefix.len()));
+            problems.push(format!(
+                "key-prefix is {} bytes: must be under {MAX_KEY_LEN}",
+                key_prefix.len()
+            ));
         }
 
         let cache_control = raw("cache-control").unwrap_or_default();
@@ -188,13 +228,20 @@ impl Config {
             Some("reject") => LargeObjects::Reject,
             Some("redirect") | None => LargeObjects::Redirect,
             Some(other) => {
-                problems.push(format!("large-objects {other:?}: expected `redirect` or `reject`"));
+                problems.push(format!(
+                    "large-objects {other:?}: expected `redirect` or `reject`"
+                ));
                 LargeObjects::Redirect
             }
         };
 
-        let presign_ttl =
-            Duration::from_secs(number(&raw, "presign-ttl", 1, MAX_PRESIGN_TTL, &mut problems));
+        let presign_ttl = Duration::from_secs(number(
+            &raw,
+            "presign-ttl",
+            1,
+            MAX_PRESIGN_TTL,
+            &mut problems,
+        ));
 
         let allow_write = boolean(&raw, "allow-write", &mut problems).unwrap_or(false);
         let allow_list = boolean(&raw, "allow-list", &mut problems).unwrap_or(false);
@@ -202,17 +249,19 @@ impl Config {
         let force_path_style = boolean(&raw, "force-path-style", &mut problems);
 
         let cors_origin = raw("cors-origin").filter(|o| !o.is_empty());
-        if let Some(origin) = &cors_origin {
-            if let Err(why) = check_origin(origin) {
-                problems.push(format!("cors-origin {origin:?}: {why}"));
-            }
+        if let Some(origin) = &cors_origin
+            && let Err(why) = check_origin(origin)
+        {
+            problems.push(format!("cors-origin {origin:?}: {why}"));
         }
 
         let s3_timeout = match raw("s3-timeout") {
             Some(s) => match s.trim().parse::<f64>() {
                 Ok(secs) if (0.1..=25.0).contains(&secs) => Duration::from_secs_f64(secs),
                 _ => {
-                    problems.push(format!("s3-timeout {s:?}: expected seconds between 0.1 and 25"));
+                    problems.push(format!(
+                        "s3-timeout {s:?}: expected seconds between 0.1 and 25"
+                    ));
                     Duration::from_secs(10)
                 }
             },
@@ -258,14 +307,20 @@ fn number(
         Some(s) => match s.trim().parse::<u64>() {
             Ok(n) if (min..=max).contains(&n) => n,
             _ => {
-                problems.push(format!("{name} {s:?}: expected a whole number from {min} to {max}"));
+                problems.push(format!(
+                    "{name} {s:?}: expected a whole number from {min} to {max}"
+                ));
                 default
             }
         },
     }
 }
 
-fn boolean(raw: &impl Fn(&str) -> Option<String>, name: &str, problems: &mut Vec<String>) -> Option<bool> {
+fn boolean(
+    raw: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    problems: &mut Vec<String>,
+) -> Option<bool> {
     match raw(name)?.as_str() {
         "true" => Some(true),
         "false" => Some(false),
@@ -321,8 +376,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|n| map.get(n).cloned())
     }
 
@@ -344,8 +401,14 @@ mod tests {
         let base64_len = MAX_INLINE_LIMIT.div_ceil(3) * 4;
         assert!(base64_len + ENVELOPE_RESERVE <= LAMBDA_RESPONSE_CAP);
         let next = (MAX_INLINE_LIMIT + 3).div_ceil(3) * 4;
-        assert!(next + ENVELOPE_RESERVE > LAMBDA_RESPONSE_CAP, "limit is not the largest that fits");
-        let declared = SETTINGS.iter().find(|s| s.name == "inline-limit").and_then(|s| s.default);
+        assert!(
+            next + ENVELOPE_RESERVE > LAMBDA_RESPONSE_CAP,
+            "limit is not the largest that fits"
+        );
+        let declared = SETTINGS
+            .iter()
+            .find(|s| s.name == "inline-limit")
+            .and_then(|s| s.default);
         assert_eq!(declared, Some(MAX_INLINE_LIMIT.to_string().as_str()));
     }
 
@@ -364,7 +427,16 @@ mod tests {
         .expect_err("invalid");
         assert_eq!(err.problems.len(), 8, "{err}");
         let text = err.to_string();
-        for needle in ["Bad_Bucket", "lots", "explode", "yes", "presign-ttl", "example.com", "60", "/abs"] {
+        for needle in [
+            "Bad_Bucket",
+            "lots",
+            "explode",
+            "yes",
+            "presign-ttl",
+            "example.com",
+            "60",
+            "/abs",
+        ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
     }
@@ -405,7 +477,10 @@ mod tests {
         assert!(!c.require_api_key);
         assert_eq!(c.force_path_style, Some(true));
         assert_eq!(c.inline_limit, 1000);
-        assert_eq!(c.cors_origin.as_deref(), Some("https://app.example.com:8443"));
+        assert_eq!(
+            c.cors_origin.as_deref(),
+            Some("https://app.example.com:8443")
+        );
         let too_big = (MAX_INLINE_LIMIT + 1).to_string();
         assert!(from(&[("bucket", "images"), ("inline-limit", too_big.as_str())]).is_err());
     }

@@ -23,7 +23,10 @@ impl fmt::Display for KeyError {
             KeyError::Missing => write!(f, "the request names no object key"),
             KeyError::Empty => write!(f, "the object key is empty"),
             KeyError::TooLong { len, max } => {
-                write!(f, "the object key is {len} bytes long; at most {max} are allowed")
+                write!(
+                    f,
+                    "the object key is {len} bytes long; at most {max} are allowed"
+                )
             }
             KeyError::ControlCharacter => write!(f, "the object key contains a control character"),
             KeyError::EmptySegment => write!(f, "the object key contains an empty path segment"),
@@ -114,7 +117,9 @@ impl Error {
             ),
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => "the storage backend failed; try again".to_string(),
-                UpstreamKind::Throttled => "the storage backend is busy; try again shortly".to_string(),
+                UpstreamKind::Throttled => {
+                    "the storage backend is busy; try again shortly".to_string()
+                }
                 UpstreamKind::Timeout => "the storage backend did not answer in time".to_string(),
             },
         }

@@ -77,13 +77,18 @@ impl App {
 
     async fn decide(&self, req: &Request) -> Result<Reply, Error> {
         if self.config.require_api_key && req.api_key_id.is_none() {
-            return Err(Error::Forbidden("this API requires an API key (x-api-key header)"));
+            return Err(Error::Forbidden(
+                "this API requires an API key (x-api-key header)",
+            ));
         }
         let head = match &req.method {
             Method::Get => false,
             Method::Head => true,
             other => {
-                return Err(Error::MethodNotAllowed { method: other.as_str().to_string(), allow: ALLOW_READ });
+                return Err(Error::MethodNotAllowed {
+                    method: other.as_str().to_string(),
+                    allow: ALLOW_READ,
+                });
             }
         };
         let key = match req.target.clone().map_err(Error::BadKey)? {
@@ -91,13 +96,33 @@ impl App {
             Target::Listing(_) => return Err(Error::ListingDisabled),
         };
         if head {
-            let meta = self.store.head(&key).await.map_err(|e| self.store_error(req, e))?;
-            return Ok(Reply::Object { key, meta, body: None });
+            let meta = self
+                .store
+                .head(&key)
+                .await
+                .map_err(|e| self.store_error(req, e))?;
+            return Ok(Reply::Object {
+                key,
+                meta,
+                body: None,
+            });
         }
-        match self.store.get(&key, self.config.inline_limit).await.map_err(|e| self.store_error(req, e))? {
-            Fetched::Body(meta, body) => Ok(Reply::Object { key, meta, body: Some(body) }),
+        match self
+            .store
+            .get(&key, self.config.inline_limit)
+            .await
+            .map_err(|e| self.store_error(req, e))?
+        {
+            Fetched::Body(meta, body) => Ok(Reply::Object {
+                key,
+                meta,
+                body: Some(body),
+            }),
             Fetched::TooLarge(meta) => match self.config.large_objects {
-                LargeObjects::Reject => Err(Error::TooLarge { size: meta.size, limit: self.config.inline_limit }),
+                LargeObjects::Reject => Err(Error::TooLarge {
+                    size: meta.size,
+                    limit: self.config.inline_limit,
+                }),
                 LargeObjects::Redirect => {
                     let location = self
                         .store

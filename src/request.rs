@@ -117,7 +117,11 @@ impl Request {
             .map(Method::parse)
             .unwrap_or(Method::Get);
         let headers = merge_multi(event.headers, event.multi_value_headers, true);
-        let query = merge_multi(event.query_string_parameters, event.multi_value_query_string_parameters, false);
+        let query = merge_multi(
+            event.query_string_parameters,
+            event.multi_value_query_string_parameters,
+            false,
+        );
         let proxy = event
             .path_parameters
             .and_then(|mut p| p.remove("proxy"))
@@ -143,7 +147,10 @@ impl Request {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.first()).map(String::as_str)
+        self.headers
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 }
 
@@ -176,9 +183,15 @@ pub fn decode_path(path: &str) -> Result<String, KeyError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(KeyError::BadPercentEncoding)?;
-            let hi = (hex[0] as char).to_digit(16).ok_or(KeyError::BadPercentEncoding)?;
-            let lo = (hex[1] as char).to_digit(16).ok_or(KeyError::BadPercentEncoding)?;
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .ok_or(KeyError::BadPercentEncoding)?;
+            let hi = (hex[0] as char)
+                .to_digit(16)
+                .ok_or(KeyError::BadPercentEncoding)?;
+            let lo = (hex[1] as char)
+                .to_digit(16)
+                .ok_or(KeyError::BadPercentEncoding)?;
             out.push((hi * 16 + lo) as u8);
             i += 3;
         } else {
@@ -195,7 +208,10 @@ pub fn parse_key(key: &str, prefix_len: usize) -> Result<Target, KeyError> {
         return Err(KeyError::Empty);
     }
     if prefix_len + key.len() > MAX_KEY_LEN {
-        return Err(KeyError::TooLong { len: prefix_len + key.len(), max: MAX_KEY_LEN });
+        return Err(KeyError::TooLong {
+            len: prefix_len + key.len(),
+            max: MAX_KEY_LEN,
+        });
     }
     if key.chars().any(char::is_control) {
         return Err(KeyError::ControlCharacter);
@@ -215,7 +231,11 @@ pub fn parse_key(key: &str, prefix_len: usize) -> Result<Target, KeyError> {
             _ => {}
         }
     }
-    Ok(if folder { Target::Listing(key.to_string()) } else { Target::Object(key.to_string()) })
+    Ok(if folder {
+        Target::Listing(key.to_string())
+    } else {
+        Target::Object(key.to_string())
+    })
 }
 
 #[cfg(test)]
@@ -226,8 +246,14 @@ mod tests {
     fn key_rules() {
         let long = "a".repeat(MAX_KEY_LEN + 1);
         let cases: &[(&str, Result<Target, KeyError>)] = &[
-            ("partnerimages/67/28/67286576.jpeg", Ok(Target::Object("partnerimages/67/28/67286576.jpeg".into()))),
-            ("photos/summer 2026/beach+sea ☀.webp", Ok(Target::Object("photos/summer 2026/beach+sea ☀.webp".into()))),
+            (
+                "partnerimages/67/28/67286576.jpeg",
+                Ok(Target::Object("partnerimages/67/28/67286576.jpeg".into())),
+            ),
+            (
+                "photos/summer 2026/beach+sea ☀.webp",
+                Ok(Target::Object("photos/summer 2026/beach+sea ☀.webp".into())),
+            ),
             ("100%.jpg", Ok(Target::Object("100%.jpg".into()))),
             ("a.b/..c/d..", Ok(Target::Object("a.b/..c/d..".into()))),
             ("photos/", Ok(Target::Listing("photos/".into()))),
@@ -244,7 +270,13 @@ mod tests {
             ("a\nb", Err(KeyError::ControlCharacter)),
             ("a\u{7f}b", Err(KeyError::ControlCharacter)),
             ("a\u{85}b", Err(KeyError::ControlCharacter)),
-            (&long, Err(KeyError::TooLong { len: MAX_KEY_LEN + 1, max: MAX_KEY_LEN })),
+            (
+                &long,
+                Err(KeyError::TooLong {
+                    len: MAX_KEY_LEN + 1,
+                    max: MAX_KEY_LEN,
+                }),
+            ),
         ];
         for (key, want) in cases {
             assert_eq!(&parse_key(key, 0), want, "key {key:?}");
@@ -255,14 +287,23 @@ mod tests {
     fn prefix_counts_towards_the_length() {
         let key = "k".repeat(1000);
         assert!(parse_key(&key, 24).is_ok());
-        assert_eq!(parse_key(&key, 25), Err(KeyError::TooLong { len: 1025, max: 1024 }));
+        assert_eq!(
+            parse_key(&key, 25),
+            Err(KeyError::TooLong {
+                len: 1025,
+                max: 1024
+            })
+        );
     }
 
     #[test]
     fn percent_decoding_is_strict() {
         for (raw, want) in [
             ("/a%20b.jpg", Ok("a b.jpg".to_string())),
-            ("/photos%2Fsunset.webp", Ok("photos/sunset.webp".to_string())),
+            (
+                "/photos%2Fsunset.webp",
+                Ok("photos/sunset.webp".to_string()),
+            ),
             ("/%E2%98%80.png", Ok("☀.png".to_string())),
             ("/a+b", Ok("a+b".to_string())),
             ("/bad%zz", Err(KeyError::BadPercentEncoding)),

@@ -24,9 +24,15 @@ pub const SVG_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbo
 #[derive(Debug)]
 pub enum Reply {
     /// 200 with the object; `body` is `None` for HEAD.
-    Object { key: String, meta: ObjectMeta, body: Option<Vec<u8>> },
+    Object {
+        key: String,
+        meta: ObjectMeta,
+        body: Option<Vec<u8>>,
+    },
     /// 307 to a presigned URL.
-    Redirect { location: String },
+    Redirect {
+        location: String,
+    },
     Error(Error),
 }
 
@@ -145,9 +151,10 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
         Reply::Error(err) => {
             match &err {
                 Error::MethodNotAllowed { allow, .. } => add("Allow", (*allow).to_string()),
-                Error::Upstream { kind: crate::error::UpstreamKind::Throttled, .. } => {
-                    add("Retry-After", "1".to_string())
-                }
+                Error::Upstream {
+                    kind: crate::error::UpstreamKind::Throttled,
+                    ..
+                } => add("Retry-After", "1".to_string()),
                 _ => {}
             }
             add("Content-Type", "application/json".to_string());
@@ -166,7 +173,12 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             headers.push(("Vary".to_string(), "Origin".to_string()));
         }
     }
-    ProxyResponse { status_code, headers, body, is_base64_encoded }
+    ProxyResponse {
+        status_code,
+        headers,
+        body,
+        is_base64_encoded,
+    }
 }
 
 /// `{"message": …, "code": …, "requestId": …}`.
@@ -178,7 +190,11 @@ pub fn error_body(err: &Error, request_id: &str) -> String {
         code: &'a str,
         request_id: &'a str,
     }
-    let body = Body { message: err.public_message(), code: err.code(), request_id };
+    let body = Body {
+        message: err.public_message(),
+        code: err.code(),
+        request_id,
+    };
     serde_json::to_string(&body).unwrap_or_default()
 }
 
@@ -204,7 +220,9 @@ pub fn content_type(meta: &ObjectMeta, key: &str) -> String {
         {
             t.to_string()
         }
-        _ => by_extension(key).unwrap_or("application/octet-stream").to_string(),
+        _ => by_extension(key)
+            .unwrap_or("application/octet-stream")
+            .to_string(),
     }
 }
 
@@ -248,7 +266,11 @@ mod tests {
     use super::*;
 
     fn meta(ct: Option<&str>) -> ObjectMeta {
-        ObjectMeta { content_type: ct.map(str::to_string), size: 3, ..Default::default() }
+        ObjectMeta {
+            content_type: ct.map(str::to_string),
+            size: 3,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -262,23 +284,40 @@ mod tests {
             (None, "a.gif", "image/gif"),
             (None, "noext", "application/octet-stream"),
             (None, "a.weird", "application/octet-stream"),
-            (Some("image/png\r\nSet-Cookie: x=1"), "a.bin", "application/octet-stream"),
+            (
+                Some("image/png\r\nSet-Cookie: x=1"),
+                "a.bin",
+                "application/octet-stream",
+            ),
             (Some(""), "a.png", "image/png"),
         ] {
-            assert_eq!(content_type(&meta(stored), key), want, "stored {stored:?} key {key:?}");
+            assert_eq!(
+                content_type(&meta(stored), key),
+                want,
+                "stored {stored:?} key {key:?}"
+            );
         }
     }
 
     #[test]
     fn metadata_cannot_inject_headers() {
-        let config = Config::from_lookup(|n| (n == "bucket").then(|| "images".to_string())).expect("config");
+        let config =
+            Config::from_lookup(|n| (n == "bucket").then(|| "images".to_string())).expect("config");
         let m = ObjectMeta {
             cache_control: Some("max-age=1\r\nSet-Cookie: a=b".into()),
             content_disposition: Some("inline\nX-Evil: 1".into()),
             etag: Some("\"abc\"".into()),
             ..meta(Some("image/svg+xml"))
         };
-        let r = render(Reply::Object { key: "a.svg".into(), meta: m, body: Some(b"<svg/>".to_vec()) }, &config, "r");
+        let r = render(
+            Reply::Object {
+                key: "a.svg".into(),
+                meta: m,
+                body: Some(b"<svg/>".to_vec()),
+            },
+            &config,
+            "r",
+        );
         assert_eq!(r.header("cache-control"), Some("public, max-age=86400"));
         assert_eq!(r.header("content-disposition"), None);
         assert_eq!(r.header("content-security-policy"), Some(SVG_CSP));

@@ -17,8 +17,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         }
     };
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ProxyEvent>| async move {
-        Ok::<ProxyResponse, lambda_runtime::Error>(app.handle_event(event.payload).await)
-    }))
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ProxyEvent>| async move {
+            Ok::<ProxyResponse, lambda_runtime::Error>(app.handle_event(event.payload).await)
+        },
+    ))
     .await
 }

@@ -80,14 +80,25 @@ impl Backend {
         if let Some(url) = endpoint {
             let sdk = sdk_config_from_env(&config, Some(&url)).await;
             let store = S3Store::new(&sdk, &config);
-            return Ok(Backend { app: App::new(config, store), embedded: None });
+            return Ok(Backend {
+                app: App::new(config, store),
+                embedded: None,
+            });
         }
         let data = data_dir(m.get_one::<String>("data").map(PathBuf::from));
         let embedded = EmbeddedStore::start(&data, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
-            .map_err(|e| CliError::Io(format!("starting the embedded store over {}", data.display()), e))?;
+            .map_err(|e| {
+                CliError::Io(
+                    format!("starting the embedded store over {}", data.display()),
+                    e,
+                )
+            })?;
         let store = embedded.s3_store(&config).await;
-        Ok(Backend { app: App::new(config, store), embedded: Some(embedded) })
+        Ok(Backend {
+            app: App::new(config, store),
+            embedded: Some(embedded),
+        })
     }
 }
 
@@ -113,12 +124,18 @@ fn data_dir(flag: Option<PathBuf>) -> PathBuf {
         return here;
     }
     let beside_manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_DATA);
-    if beside_manifest.is_dir() { beside_manifest } else { here }
+    if beside_manifest.is_dir() {
+        beside_manifest
+    } else {
+        here
+    }
 }
 
 /// Runs the command line; returns the process exit code.
 pub async fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), CliError> {
-    let matches = command().try_get_matches_from(args).map_err(CliError::Usage)?;
+    let matches = command()
+        .try_get_matches_from(args)
+        .map_err(CliError::Usage)?;
     match matches.subcommand() {
         Some(("invoke", m)) => invoke(m).await,
         _ => Ok(()),
@@ -129,8 +146,11 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     let path = m.get_one::<String>("event").cloned().unwrap_or_default();
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::Io(format!("reading event file {path:?}"), e))?;
-    let event = serde_json::from_str(&text)
-        .map_err(|e| CliError::Input(format!("event file {path:?} is not an API Gateway proxy event: {e}")))?;
+    let event = serde_json::from_str(&text).map_err(|e| {
+        CliError::Input(format!(
+            "event file {path:?} is not an API Gateway proxy event: {e}"
+        ))
+    })?;
     let backend = Backend::from_matches(m).await?;
     let response = backend.app.handle_event(event).await;
     let json = serde_json::to_string(&response)

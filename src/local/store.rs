@@ -49,18 +49,26 @@ impl EmbeddedStore {
         if !addr.ip().is_loopback() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("refusing to bind the embedded store to {addr}: it has no security of its own; use a loopback address"),
+                format!(
+                    "refusing to bind the embedded store to {addr}: it has no security of its own; use a loopback address"
+                ),
             ));
         }
         if !root.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("data folder {:?} does not exist", root.display().to_string()),
+                format!(
+                    "data folder {:?} does not exist",
+                    root.display().to_string()
+                ),
             ));
         }
         let fs = s3s_fs::FileSystem::new(root).map_err(|e| io::Error::other(format!("{e:?}")))?;
         let mut builder = S3ServiceBuilder::new(fs);
-        builder.set_auth(SimpleAuth::from_single(access_key.clone(), secret_key.clone()));
+        builder.set_auth(SimpleAuth::from_single(
+            access_key.clone(),
+            secret_key.clone(),
+        ));
         let service = builder.build();
 
         let listener = TcpListener::bind(addr).await?;
@@ -88,7 +96,12 @@ impl EmbeddedStore {
                 });
             }
         });
-        Ok(EmbeddedStore { addr, access_key, secret_key, stop })
+        Ok(EmbeddedStore {
+            addr,
+            access_key,
+            secret_key,
+            stop,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -118,6 +131,7 @@ impl EmbeddedStore {
             ))
             .http_client(crate::storage::http_client())
             .timeout_config(crate::storage::timeouts(config.s3_timeout))
+            .retry_config(crate::storage::retries(config.s3_timeout))
             .load()
             .await
     }
@@ -137,6 +151,10 @@ impl Drop for EmbeddedStore {
 /// 64 random bits as hex, from the standard library's per-process keys.
 fn random_hex() -> String {
     let mut h = RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     format!("{:016x}", h.finish())
 }

@@ -8,7 +8,7 @@ mod s3;
 use std::time::SystemTime;
 
 pub use s3::{S3Store, sdk_config_from_env};
-pub(crate) use s3::{http_client, timeouts};
+pub(crate) use s3::{http_client, retries, timeouts};
 
 use crate::error::{Error, UpstreamKind};
 

@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
@@ -21,10 +22,14 @@ use crate::config::Config;
 /// from `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`), with s3gate's HTTP client
 /// and timeouts. Nothing here touches the network: credentials are resolved
 /// lazily on the first request. `endpoint_url` overrides the environment's.
-pub async fn sdk_config_from_env(config: &Config, endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+pub async fn sdk_config_from_env(
+    config: &Config,
+    endpoint_url: Option<&str>,
+) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http_client())
-        .timeout_config(timeouts(config.s3_timeout));
+        .timeout_config(timeouts(config.s3_timeout))
+        .retry_config(retries(config.s3_timeout));
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -54,7 +59,10 @@ pub(crate) fn timeouts(total: Duration) -> TimeoutConfig {
 macro_rules! object_meta {
     ($out:ident) => {
         ObjectMeta {
-            size: $out.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+            size: $out
+                .content_length
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
             content_type: $out.content_type,
             etag: $out.e_tag,
             last_modified: $out.last_modified.and_then(to_system_time),
@@ -63,6 +71,17 @@ macro_rules! object_meta {
             content_encoding: $out.content_encoding,
         }
     };
+}
+
+/// Three attempts with short backoffs: a Lambda behind API Gateway has
+/// seconds, not minutes, so retries must fit inside the S3 timeout (and a
+/// refused connection must end as a 502 before that timeout turns it into a
+/// 504).
+pub(crate) fn retries(total: Duration) -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(25))
+        .with_max_backoff((total / 10).max(Duration::from_millis(50)))
 }
 
 /// The bucket, the prefix and one client.
@@ -79,7 +98,9 @@ impl S3Store {
     /// on when the setting says so or, by default, when an endpoint URL is
     /// set (local stores rarely resolve virtual-hosted bucket names).
     pub fn new(sdk: &aws_config::SdkConfig, config: &Config) -> S3Store {
-        let path_style = config.force_path_style.unwrap_or(sdk.endpoint_url().is_some());
+        let path_style = config
+            .force_path_style
+            .unwrap_or(sdk.endpoint_url().is_some());
         let s3 = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(path_style)
             // Objects are served as stored; checksums are S3's to keep. This
@@ -109,7 +130,12 @@ impl S3Store {
     }
 
     pub async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
-        let call = self.client.head_object().bucket(&self.bucket).key(self.s3_key(key)).send();
+        let call = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.s3_key(key))
+            .send();
         let out = self.bounded(call).await?.map_err(classify)?;
         Ok(object_meta!(out))
     }
@@ -160,12 +186,15 @@ impl S3Store {
     async fn bounded<T>(&self, fut: impl Future<Output = T>) -> Result<T, StoreError> {
         tokio::time::timeout(self.timeout + Duration::from_millis(250), fut)
             .await
-            .map_err(|_| StoreError::Timeout(format!("no complete answer within {:?}", self.timeout)))
+            .map_err(|_| {
+                StoreError::Timeout(format!("no complete answer within {:?}", self.timeout))
+            })
     }
 }
 
 async fn read_exact(mut body: ByteStream, size: u64) -> Result<Vec<u8>, StoreError> {
-    let expected = usize::try_from(size).map_err(|_| StoreError::Unavailable("object size overflow".into()))?;
+    let expected = usize::try_from(size)
+        .map_err(|_| StoreError::Unavailable("object size overflow".into()))?;
     let mut buf = Vec::with_capacity(expected);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
@@ -205,18 +234,22 @@ where
     match &err {
         SdkError::TimeoutError(_) => StoreError::Timeout(detail),
         SdkError::DispatchFailure(f) if f.is_timeout() => StoreError::Timeout(detail),
-        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) | SdkError::ConstructionFailure(_) => {
-            StoreError::Unavailable(detail)
-        }
+        SdkError::DispatchFailure(_)
+        | SdkError::ResponseError(_)
+        | SdkError::ConstructionFailure(_) => StoreError::Unavailable(detail),
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
             match (status, s.err().code()) {
                 (_, Some("NoSuchBucket")) => StoreError::Unavailable(detail),
                 (404, _) | (_, Some("NoSuchKey" | "NotFound")) => StoreError::NotFound,
                 (403, _) | (_, Some("AccessDenied")) => StoreError::Denied(detail),
-                (503, _) | (_, Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded")) => {
-                    StoreError::Throttled(detail)
-                }
+                (503, _)
+                | (
+                    _,
+                    Some(
+                        "SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded",
+                    ),
+                ) => StoreError::Throttled(detail),
                 (408, _) | (_, Some("RequestTimeout")) => StoreError::Timeout(detail),
                 _ => StoreError::Unavailable(detail),
             }

@@ -73,11 +73,15 @@ async fn methods_and_api_keys() {
     for id in [serde_json::Value::Null, "".into()] {
         let mut ev = event("GET", "icons/logo.png");
         ev["requestContext"]["identity"]["apiKeyId"] = id.clone();
-        fx.run(ev).await.assert_error(403, "Forbidden", &format!("apiKeyId {id}"));
+        fx.run(ev)
+            .await
+            .assert_error(403, "Forbidden", &format!("apiKeyId {id}"));
     }
     let mut ev = event("GET", "icons/logo.png");
     ev["requestContext"]["identity"] = serde_json::Value::Null;
-    fx.run(ev).await.assert_error(403, "Forbidden", "no identity");
+    fx.run(ev)
+        .await
+        .assert_error(403, "Forbidden", "no identity");
     assert_eq!(before, snapshot(fx.dir.path()), "the store changed");
 
     let open = Fixture::with(&[("require-api-key", "false")]).await;
@@ -89,10 +93,14 @@ async fn methods_and_api_keys() {
 #[tokio::test]
 async fn folders_are_not_objects() {
     let fx = Fixture::new().await;
-    fx.get("icons/").await.assert_error(404, "NotFound", "folder with listing off");
+    fx.get("icons/")
+        .await
+        .assert_error(404, "NotFound", "folder with listing off");
     let mut ev = event("GET", "x");
     ev["pathParameters"] = serde_json::Value::Null;
     ev["path"] = "/".into();
     ev["resource"] = "/".into();
-    fx.run(ev).await.assert_error(404, "NotFound", "root with listing off");
+    fx.run(ev)
+        .await
+        .assert_error(404, "NotFound", "root with listing off");
 }

@@ -12,7 +12,11 @@ const EXPECTED: &[(&str, u16, &str)] = &[
     ("bad-key.json", 400, "InvalidKey"),
     ("no-api-key.json", 403, "Forbidden"),
     ("get-svg.json", 200, "icons/logo.svg"),
-    ("get-encoded-key.json", 200, "photos/summer 2026/beach+sea ☀.webp"),
+    (
+        "get-encoded-key.json",
+        200,
+        "photos/summer 2026/beach+sea ☀.webp",
+    ),
     ("get-encoded-slash.json", 200, "photos/sunset.webp"),
     ("method-not-allowed.json", 405, "MethodNotAllowed"),
 ];
@@ -30,7 +34,9 @@ async fn every_event_gets_its_expected_answer() {
         let (_, status, want) = EXPECTED
             .iter()
             .find(|(f, _, _)| f == file)
-            .unwrap_or_else(|| panic!("events/{file} has no expected answer in tests/it/events.rs"));
+            .unwrap_or_else(|| {
+                panic!("events/{file} has no expected answer in tests/it/events.rs")
+            });
         let got = fx.run(load_event(file)).await;
         if *status == 200 {
             assert_eq!(got.status, 200, "{file}: {got:?}");
@@ -39,13 +45,21 @@ async fn every_event_gets_its_expected_answer() {
                 assert!(got.header("content-length").is_some(), "{file}");
             } else {
                 assert!(got.base64, "{file}: binary bodies are base64");
-                assert_eq!(got.body, sample(want), "{file}: body differs from sample-data/images/{want}");
+                assert_eq!(
+                    got.body,
+                    sample(want),
+                    "{file}: body differs from sample-data/images/{want}"
+                );
             }
         } else {
             got.assert_error(*status, want, file);
         }
     }
-    assert_eq!(files.len(), EXPECTED.len(), "an expectation names a missing event file: {files:?}");
+    assert_eq!(
+        files.len(),
+        EXPECTED.len(),
+        "an expectation names a missing event file: {files:?}"
+    );
 }
 
 #[test]
@@ -56,7 +70,8 @@ fn every_event_is_a_valid_rest_proxy_event() {
     for entry in std::fs::read_dir(crate::support::repo().join("events")).expect("events/") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("read");
-        let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let req = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         use lambda_http::RequestExt;
         let ctx = req.request_context();
         assert!(
@@ -67,12 +82,18 @@ fn every_event_is_a_valid_rest_proxy_event() {
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
         assert_eq!(v["resource"], "/{proxy+}", "{}", path.display());
         assert_eq!(v["requestContext"]["stage"], "dev", "{}", path.display());
-        assert!(v["pathParameters"]["proxy"].is_string(), "{}", path.display());
+        assert!(
+            v["pathParameters"]["proxy"].is_string(),
+            "{}",
+            path.display()
+        );
     }
 }
 
 #[test]
 fn wire_format_round_trips() {
-    let w = wire_from_json(r#"{"statusCode":200,"headers":{},"multiValueHeaders":{},"body":"AAEC","isBase64Encoded":true}"#);
+    let w = wire_from_json(
+        r#"{"statusCode":200,"headers":{},"multiValueHeaders":{},"body":"AAEC","isBase64Encoded":true}"#,
+    );
     assert_eq!(w.body, vec![0, 1, 2]);
 }

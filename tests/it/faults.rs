@@ -63,7 +63,9 @@ async fn store_down_then_back() {
 #[tokio::test]
 async fn store_that_never_answers_times_out() {
     // Accepts connections and never says a word.
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let hold = tokio::spawn(async move {
         let mut held = Vec::new();
@@ -72,14 +74,24 @@ async fn store_that_never_answers_times_out() {
         }
     });
     let dir = tempfile::tempdir().expect("tempdir");
-    let real = EmbeddedStore::start(dir.path(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.expect("store");
+    let real = EmbeddedStore::start(dir.path(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("store");
     let cfg = config(&[("s3-timeout", "1.5")]);
     // The real store's credentials, the silent listener's address.
-    let sdk = real.sdk_config(&cfg).await.into_builder().endpoint_url(format!("http://{addr}")).build();
+    let sdk = real
+        .sdk_config(&cfg)
+        .await
+        .into_builder()
+        .endpoint_url(format!("http://{addr}"))
+        .build();
     let app = App::new(cfg.clone(), s3gate::storage::S3Store::new(&sdk, &cfg));
     let (got, took) = get(&app, "a.png").await;
     got.assert_error(504, "GatewayTimeout", "hanging store");
-    assert!(took >= Duration::from_millis(1000), "gave up too early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(1000),
+        "gave up too early: {took:?}"
+    );
     assert!(took < Duration::from_secs(3), "not bounded: {took:?}");
     hold.abort();
 }
@@ -91,13 +103,23 @@ async fn nothing_listening_is_a_502() {
         l.local_addr().expect("addr").port()
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let real = EmbeddedStore::start(dir.path(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await.expect("store");
+    let real = EmbeddedStore::start(dir.path(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("store");
     let cfg = config(&[("s3-timeout", "2")]);
-    let sdk = real.sdk_config(&cfg).await.into_builder().endpoint_url(format!("http://127.0.0.1:{port}")).build();
+    let sdk = real
+        .sdk_config(&cfg)
+        .await
+        .into_builder()
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .build();
     let app = App::new(cfg.clone(), s3gate::storage::S3Store::new(&sdk, &cfg));
     let (got, took) = get(&app, "a.png").await;
     got.assert_error(502, "BadGateway", "connection refused");
     assert!(took < Duration::from_secs(3), "took {took:?}");
-    let head = Wire::from(app.handle_event(serde_json::from_value(event("HEAD", "a.png")).expect("ev")).await);
+    let head = Wire::from(
+        app.handle_event(serde_json::from_value(event("HEAD", "a.png")).expect("ev"))
+            .await,
+    );
     assert_eq!(head.status, 502);
 }

@@ -33,7 +33,10 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// A config with the bucket `images` and the given settings.
 pub fn config(pairs: &[(&str, &str)]) -> Config {
-    let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Config::from_lookup(|name| {
         pairs
             .iter()
@@ -65,7 +68,11 @@ impl Fixture {
             .expect("store starts");
         let config = config(settings);
         let app = App::new(config.clone(), store.s3_store(&config).await);
-        Fixture { dir, _store: store, app }
+        Fixture {
+            dir,
+            _store: store,
+            app,
+        }
     }
 
     /// Uploads through the real SDK client.
@@ -130,16 +137,23 @@ impl From<ProxyResponse> for Wire {
 pub fn wire_from_json(json: &str) -> Wire {
     use base64::Engine;
     let v: Value = serde_json::from_str(json).expect("response is JSON");
-    let base64 = v["isBase64Encoded"].as_bool().expect("isBase64Encoded is a bool");
+    let base64 = v["isBase64Encoded"]
+        .as_bool()
+        .expect("isBase64Encoded is a bool");
     let body = match v.get("body").and_then(Value::as_str) {
         None => Vec::new(),
-        Some(b) if base64 => base64::engine::general_purpose::STANDARD.decode(b).expect("valid base64"),
+        Some(b) if base64 => base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .expect("valid base64"),
         Some(b) => b.as_bytes().to_vec(),
     };
     Wire {
         status: v["statusCode"].as_u64().expect("statusCode") as u16,
         headers: v["headers"].as_object().cloned().unwrap_or_default(),
-        multi: v["multiValueHeaders"].as_object().cloned().unwrap_or_default(),
+        multi: v["multiValueHeaders"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
         body,
         base64,
     }
@@ -147,25 +161,39 @@ pub fn wire_from_json(json: &str) -> Wire {
 
 impl Wire {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).and_then(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
     }
 
     /// Checks the error shape every non-2xx answer has.
     pub fn assert_error(&self, status: u16, code: &str, context: &str) {
         assert_eq!(self.status, status, "{context}: {self:?}");
-        assert_eq!(self.header("content-type"), Some("application/json"), "{context}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{context}"
+        );
         assert!(!self.base64, "{context}: an error body is plain JSON");
         let body = self.json();
         assert_eq!(body["code"], code, "{context}: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{context}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{context}: {body}"
+        );
         assert!(body["requestId"].is_string(), "{context}: {body}");
         let text = body.to_string();
         for secret in ["images", "127.0.0.1", "dispatch", "Sdk", "s3s", "bucket"] {
-            assert!(!text.contains(secret), "{context}: error body leaks {secret:?}: {text}");
+            assert!(
+                !text.contains(secret),
+                "{context}: error body leaks {secret:?}: {text}"
+            );
         }
     }
 }
