@@ -12,6 +12,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use crate::config::{Config, ConfigError, SETTINGS, env_var};
 use crate::handler::App;
 use crate::local::EmbeddedStore;
+use crate::local::gateway::{
+    DEV_BURST_LIMIT, DEV_QUOTA_LIMIT, DEV_QUOTA_PERIOD, DEV_RATE_LIMIT, Gateway, GatewayConfig, QuotaPeriod,
+};
 use crate::storage::{S3Store, sdk_config_from_env};
 
 /// The local default bucket: `sample-data/images/`.
@@ -24,11 +27,51 @@ pub fn command() -> Command {
         .about("Serve S3 objects through API Gateway and Lambda, or locally with no AWS account")
         .subcommand_required(true)
         .arg_required_else_help(true)
+        .subcommand(with_store_args(serve_command()))
         .subcommand(with_store_args(
             Command::new("invoke")
                 .about("Run the Lambda handler once on an API Gateway event file and print the response JSON")
                 .arg(Arg::new("event").value_name("EVENT.json").required(true).help("API Gateway REST proxy event")),
         ))
+}
+
+fn serve_command() -> Command {
+    Command::new("serve")
+        .about("Run a local API Gateway (API keys, throttle, quota) in front of the handler and an embedded S3 store")
+        .arg(Arg::new("addr").long("addr").value_name("HOST:PORT").default_value("127.0.0.1:3000").help("address of the local API Gateway"))
+        .arg(Arg::new("stage").long("stage").default_value("dev").help("stage name, the first path segment"))
+        .arg(
+            Arg::new("api-key")
+                .long("api-key")
+                .value_name("KEY")
+                .action(ArgAction::Append)
+                .help("accepted x-api-key value; repeat for several [env: S3GATE_API_KEY]; generated and printed when absent"),
+        )
+        .arg(
+            Arg::new("rate-limit")
+                .long("rate-limit")
+                .value_name("RPS")
+                .value_parser(clap::value_parser!(f64))
+                .help(format!("usage plan throttle: steady requests per second per key [default: {DEV_RATE_LIMIT}]")),
+        )
+        .arg(
+            Arg::new("burst-limit")
+                .long("burst-limit")
+                .value_parser(clap::value_parser!(u32))
+                .help(format!("usage plan throttle: burst (token bucket size) per key [default: {DEV_BURST_LIMIT}]")),
+        )
+        .arg(
+            Arg::new("quota-limit")
+                .long("quota-limit")
+                .value_parser(clap::value_parser!(u64))
+                .help(format!("usage plan quota: requests per key per period [default: {DEV_QUOTA_LIMIT}]")),
+        )
+        .arg(
+            Arg::new("quota-period")
+                .long("quota-period")
+                .value_parser(["DAY", "WEEK", "MONTH"])
+                .help("usage plan quota period [default: DAY]"),
+        )
 }
 
 /// Flags shared by every subcommand that runs the handler: the settings and
@@ -138,8 +181,101 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), CliErro
         .map_err(CliError::Usage)?;
     match matches.subcommand() {
         Some(("invoke", m)) => invoke(m).await,
+        Some(("serve", m)) => serve(m).await,
         _ => Ok(()),
     }
+}
+
+async fn serve(m: &ArgMatches) -> Result<(), CliError> {
+    let addr: SocketAddr = m
+        .get_one::<String>("addr")
+        .map(String::as_str)
+        .unwrap_or("127.0.0.1:3000")
+        .parse()
+        .map_err(|e| CliError::Input(format!("--addr: {e}")))?;
+    let stage = m.get_one::<String>("stage").cloned().unwrap_or_else(|| "dev".to_string());
+    if stage.is_empty() || !stage.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(CliError::Input(format!("--stage {stage:?}: letters, digits and underscores only")));
+    }
+    let mut api_keys: Vec<String> = m.get_many::<String>("api-key").map(|v| v.cloned().collect()).unwrap_or_default();
+    if api_keys.is_empty()
+        && let Ok(from_env) = std::env::var("S3GATE_API_KEY")
+    {
+        api_keys.extend(from_env.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string));
+    }
+    if let Some(bad) = api_keys.iter().find(|k| k.len() < 20 || !k.bytes().all(|b| b.is_ascii_graphic())) {
+        return Err(CliError::Input(format!(
+            "API key {:?}...: API Gateway keys are at least 20 printable characters",
+            &bad.chars().take(4).collect::<String>()
+        )));
+    }
+    let generated = api_keys.is_empty();
+    if generated {
+        api_keys.push(generated_key());
+    }
+    let quota_period = m
+        .get_one::<String>("quota-period")
+        .and_then(|p| QuotaPeriod::parse(p))
+        .unwrap_or(DEV_QUOTA_PERIOD);
+    let cfg = GatewayConfig {
+        stage: stage.clone(),
+        api_keys: api_keys.clone(),
+        rate_limit: m.get_one::<f64>("rate-limit").copied().unwrap_or(DEV_RATE_LIMIT),
+        burst_limit: m.get_one::<u32>("burst-limit").copied().unwrap_or(DEV_BURST_LIMIT),
+        quota_limit: m.get_one::<u64>("quota-limit").copied().unwrap_or(DEV_QUOTA_LIMIT),
+        quota_period,
+    };
+    if !(cfg.rate_limit.is_finite() && cfg.rate_limit >= 0.0) {
+        return Err(CliError::Input("--rate-limit: expected a number of requests per second".to_string()));
+    }
+    let backend = Backend::from_matches(m).await?;
+    let bucket = backend.app.config.bucket.clone();
+    let source = match &backend.embedded {
+        Some(store) => format!("embedded S3 store on {}", store.endpoint()),
+        None => format!("{}", m.get_one::<String>("endpoint-url").cloned().unwrap_or_default()),
+    };
+    let gateway = Gateway::start(backend.app.clone(), cfg, addr)
+        .await
+        .map_err(|e| CliError::Io(format!("binding the local API Gateway to {addr}"), e))?;
+    let url = format!("http://{}/{stage}/", gateway.addr());
+    let key = &api_keys[0];
+    println!("s3gate: local API Gateway at {url}");
+    println!("  bucket:  {bucket} ({source})");
+    println!("  API key: {key}{}", if generated { " (generated; pass --api-key to choose one)" } else { "" });
+    println!("  usage plan: {} req/s, burst {}, quota {} per {}",
+        m.get_one::<f64>("rate-limit").copied().unwrap_or(DEV_RATE_LIMIT),
+        m.get_one::<u32>("burst-limit").copied().unwrap_or(DEV_BURST_LIMIT),
+        m.get_one::<u64>("quota-limit").copied().unwrap_or(DEV_QUOTA_LIMIT),
+        m.get_one::<String>("quota-period").cloned().unwrap_or_else(|| "DAY".to_string()));
+    println!("  try:     curl -H \"x-api-key: {key}\" -o photo.jpeg {url}partnerimages/67/28/67286576.jpeg");
+    println!("Press Ctrl-C to stop.");
+    wait_for_signal().await;
+    println!("s3gate: stopping");
+    gateway.shutdown().await;
+    drop(backend);
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// 40 random hex characters.
+fn generated_key() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::new();
+    while out.len() < 40 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(out.len());
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out.truncate(40);
+    out
 }
 
 async fn invoke(m: &ArgMatches) -> Result<(), CliError> {

@@ -1,7 +1,9 @@
 //! Laptop mode, behind the `local` feature so the Lambda function links none
-//! of it: the embedded S3-compatible store and the command line front end.
+//! of it: the embedded S3-compatible store, the local API Gateway and the command
+//! line front end.
 
 pub mod cli;
+pub mod gateway;
 pub mod store;
 
 pub use store::EmbeddedStore;

@@ -8,6 +8,7 @@ mod s3;
 use std::time::SystemTime;
 
 pub use s3::{S3Store, sdk_config_from_env};
+#[cfg(feature = "local")]
 pub(crate) use s3::{http_client, retries, timeouts};
 
 use crate::error::{Error, UpstreamKind};
