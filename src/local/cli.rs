@@ -13,7 +13,8 @@ use crate::config::{Config, ConfigError, SETTINGS, env_var};
 use crate::handler::App;
 use crate::local::EmbeddedStore;
 use crate::local::gateway::{
-    DEV_BURST_LIMIT, DEV_QUOTA_LIMIT, DEV_QUOTA_PERIOD, DEV_RATE_LIMIT, Gateway, GatewayConfig, QuotaPeriod,
+    DEV_BURST_LIMIT, DEV_QUOTA_LIMIT, DEV_QUOTA_PERIOD, DEV_RATE_LIMIT, Gateway, GatewayConfig,
+    QuotaPeriod,
 };
 use crate::storage::{S3Store, sdk_config_from_env};
 
@@ -193,17 +194,38 @@ async fn serve(m: &ArgMatches) -> Result<(), CliError> {
         .unwrap_or("127.0.0.1:3000")
         .parse()
         .map_err(|e| CliError::Input(format!("--addr: {e}")))?;
-    let stage = m.get_one::<String>("stage").cloned().unwrap_or_else(|| "dev".to_string());
-    if stage.is_empty() || !stage.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        return Err(CliError::Input(format!("--stage {stage:?}: letters, digits and underscores only")));
+    let stage = m
+        .get_one::<String>("stage")
+        .cloned()
+        .unwrap_or_else(|| "dev".to_string());
+    if stage.is_empty()
+        || !stage
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(CliError::Input(format!(
+            "--stage {stage:?}: letters, digits and underscores only"
+        )));
     }
-    let mut api_keys: Vec<String> = m.get_many::<String>("api-key").map(|v| v.cloned().collect()).unwrap_or_default();
+    let mut api_keys: Vec<String> = m
+        .get_many::<String>("api-key")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
     if api_keys.is_empty()
         && let Ok(from_env) = std::env::var("S3GATE_API_KEY")
     {
-        api_keys.extend(from_env.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_string));
+        api_keys.extend(
+            from_env
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_string),
+        );
     }
-    if let Some(bad) = api_keys.iter().find(|k| k.len() < 20 || !k.bytes().all(|b| b.is_ascii_graphic())) {
+    if let Some(bad) = api_keys
+        .iter()
+        .find(|k| k.len() < 20 || !k.bytes().all(|b| b.is_ascii_graphic()))
+    {
         return Err(CliError::Input(format!(
             "API key {:?}...: API Gateway keys are at least 20 printable characters",
             &bad.chars().take(4).collect::<String>()
@@ -220,19 +242,33 @@ async fn serve(m: &ArgMatches) -> Result<(), CliError> {
     let cfg = GatewayConfig {
         stage: stage.clone(),
         api_keys: api_keys.clone(),
-        rate_limit: m.get_one::<f64>("rate-limit").copied().unwrap_or(DEV_RATE_LIMIT),
-        burst_limit: m.get_one::<u32>("burst-limit").copied().unwrap_or(DEV_BURST_LIMIT),
-        quota_limit: m.get_one::<u64>("quota-limit").copied().unwrap_or(DEV_QUOTA_LIMIT),
+        rate_limit: m
+            .get_one::<f64>("rate-limit")
+            .copied()
+            .unwrap_or(DEV_RATE_LIMIT),
+        burst_limit: m
+            .get_one::<u32>("burst-limit")
+            .copied()
+            .unwrap_or(DEV_BURST_LIMIT),
+        quota_limit: m
+            .get_one::<u64>("quota-limit")
+            .copied()
+            .unwrap_or(DEV_QUOTA_LIMIT),
         quota_period,
     };
     if !(cfg.rate_limit.is_finite() && cfg.rate_limit >= 0.0) {
-        return Err(CliError::Input("--rate-limit: expected a number of requests per second".to_string()));
+        return Err(CliError::Input(
+            "--rate-limit: expected a number of requests per second".to_string(),
+        ));
     }
     let backend = Backend::from_matches(m).await?;
     let bucket = backend.app.config.bucket.clone();
     let source = match &backend.embedded {
         Some(store) => format!("embedded S3 store on {}", store.endpoint()),
-        None => format!("{}", m.get_one::<String>("endpoint-url").cloned().unwrap_or_default()),
+        None => m
+            .get_one::<String>("endpoint-url")
+            .cloned()
+            .unwrap_or_default(),
     };
     let gateway = Gateway::start(backend.app.clone(), cfg, addr)
         .await
@@ -241,13 +277,32 @@ async fn serve(m: &ArgMatches) -> Result<(), CliError> {
     let key = &api_keys[0];
     println!("s3gate: local API Gateway at {url}");
     println!("  bucket:  {bucket} ({source})");
-    println!("  API key: {key}{}", if generated { " (generated; pass --api-key to choose one)" } else { "" });
-    println!("  usage plan: {} req/s, burst {}, quota {} per {}",
-        m.get_one::<f64>("rate-limit").copied().unwrap_or(DEV_RATE_LIMIT),
-        m.get_one::<u32>("burst-limit").copied().unwrap_or(DEV_BURST_LIMIT),
-        m.get_one::<u64>("quota-limit").copied().unwrap_or(DEV_QUOTA_LIMIT),
-        m.get_one::<String>("quota-period").cloned().unwrap_or_else(|| "DAY".to_string()));
-    println!("  try:     curl -H \"x-api-key: {key}\" -o photo.jpeg {url}partnerimages/67/28/67286576.jpeg");
+    println!(
+        "  API key: {key}{}",
+        if generated {
+            " (generated; pass --api-key to choose one)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  usage plan: {} req/s, burst {}, quota {} per {}",
+        m.get_one::<f64>("rate-limit")
+            .copied()
+            .unwrap_or(DEV_RATE_LIMIT),
+        m.get_one::<u32>("burst-limit")
+            .copied()
+            .unwrap_or(DEV_BURST_LIMIT),
+        m.get_one::<u64>("quota-limit")
+            .copied()
+            .unwrap_or(DEV_QUOTA_LIMIT),
+        m.get_one::<String>("quota-period")
+            .cloned()
+            .unwrap_or_else(|| "DAY".to_string())
+    );
+    println!(
+        "  try:     curl -H \"x-api-key: {key}\" -o photo.jpeg {url}partnerimages/67/28/67286576.jpeg"
+    );
     println!("Press Ctrl-C to stop.");
     wait_for_signal().await;
     println!("s3gate: stopping");

@@ -56,7 +56,9 @@ impl QuotaPeriod {
     /// Which period a moment falls in (UTC, as API Gateway counts): days
     /// since the epoch, weeks starting Monday, or calendar months.
     fn window(self, t: SystemTime) -> u64 {
-        let days = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400);
+        let days = t
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 86_400);
         match self {
             QuotaPeriod::Day => days,
             // 1970-01-01 was a Thursday; shift so weeks start on Monday.
@@ -150,7 +152,9 @@ impl Shared {
     }
 
     fn admit(&self, key: &Key) -> Admission {
-        let Ok(mut u) = key.usage.lock() else { return Admission::Ok };
+        let Ok(mut u) = key.usage.lock() else {
+            return Admission::Ok;
+        };
         let now = Instant::now();
         let window = self.cfg.quota_period.window(SystemTime::now());
         if window != u.window {
@@ -158,7 +162,8 @@ impl Shared {
             u.used = 0;
         }
         let burst = f64::from(self.cfg.burst_limit);
-        u.tokens = (u.tokens + now.duration_since(u.refilled).as_secs_f64() * self.cfg.rate_limit).min(burst);
+        u.tokens = (u.tokens + now.duration_since(u.refilled).as_secs_f64() * self.cfg.rate_limit)
+            .min(burst);
         u.refilled = now;
         if u.tokens < 1.0 {
             return Admission::Throttled;
@@ -200,7 +205,12 @@ impl Gateway {
             .map(|(i, value)| Key {
                 id: format!("local{:05}", i + 1),
                 value: value.clone(),
-                usage: Mutex::new(Usage { tokens: f64::from(cfg.burst_limit), refilled: now, window, used: 0 }),
+                usage: Mutex::new(Usage {
+                    tokens: f64::from(cfg.burst_limit),
+                    refilled: now,
+                    window,
+                    used: 0,
+                }),
             })
             .collect();
         let shared = Arc::new(Shared { app, cfg, keys });
@@ -253,13 +263,21 @@ impl Gateway {
     }
 }
 
-fn gateway_error(status: StatusCode, message: &str, error_type: &str, request_id: &str) -> Response<Full<Bytes>> {
+fn gateway_error(
+    status: StatusCode,
+    message: &str,
+    error_type: &str,
+    request_id: &str,
+) -> Response<Full<Bytes>> {
     let body = json!({ "message": message }).to_string();
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert("content-type", HeaderValue::from_static("application/json"));
-    h.insert("x-amzn-errortype", HeaderValue::from_str(error_type).unwrap_or(HeaderValue::from_static("Error")));
+    h.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_str(error_type).unwrap_or(HeaderValue::from_static("Error")),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }
@@ -272,7 +290,10 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     // Only /{stage}/{proxy+} exists; anything else is API Gateway's
     // "Missing Authentication Token".
     let stage_prefix = format!("/{}/", shared.cfg.stage);
-    let Some(rest) = raw_path.strip_prefix(&stage_prefix).filter(|r| !r.is_empty()) else {
+    let Some(rest) = raw_path
+        .strip_prefix(&stage_prefix)
+        .filter(|r| !r.is_empty())
+    else {
         return gateway_error(
             StatusCode::FORBIDDEN,
             "Missing Authentication Token",
@@ -281,23 +302,47 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         );
     };
     let rest = rest.to_string();
-    let presented = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let presented = req
+        .headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let Some(key) = shared.find_key(presented) else {
-        return gateway_error(StatusCode::FORBIDDEN, "Forbidden", "ForbiddenException", &request_id);
+        return gateway_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "ForbiddenException",
+            &request_id,
+        );
     };
     match shared.admit(key) {
         Admission::Ok => {}
         Admission::Throttled => {
-            return gateway_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", "TooManyRequestsException", &request_id);
+            return gateway_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests",
+                "TooManyRequestsException",
+                &request_id,
+            );
         }
         Admission::OverQuota => {
-            return gateway_error(StatusCode::TOO_MANY_REQUESTS, "Limit Exceeded", "LimitExceededException", &request_id);
+            return gateway_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Limit Exceeded",
+                "LimitExceededException",
+                &request_id,
+            );
         }
     }
     let proxy = match decode_path(&rest) {
         Ok(p) => p,
         Err(_) => {
-            return gateway_error(StatusCode::BAD_REQUEST, "Bad Request", "BadRequestException", &request_id);
+            return gateway_error(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "BadRequestException",
+                &request_id,
+            );
         }
     };
     let (parts, body) = req.into_parts();
@@ -312,7 +357,16 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             );
         }
     };
-    let event = build_event(&parts, &shared.cfg.stage, &rest, &proxy, &body, key, &request_id, peer);
+    let event = build_event(
+        &parts,
+        &shared.cfg.stage,
+        &rest,
+        &proxy,
+        &body,
+        key,
+        &request_id,
+        peer,
+    );
     // The event crosses the same JSON boundary it crosses in Lambda.
     let event_json = event.to_string();
     let response_json = match serde_json::from_str::<ProxyEvent>(&event_json) {
@@ -326,7 +380,12 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             }
             resp
         }
-        None => gateway_error(StatusCode::BAD_GATEWAY, "Internal server error", "InternalServerErrorException", &request_id),
+        None => gateway_error(
+            StatusCode::BAD_GATEWAY,
+            "Internal server error",
+            "InternalServerErrorException",
+            &request_id,
+        ),
     }
 }
 
@@ -356,7 +415,13 @@ fn build_event(
     }
     let mut query = serde_json::Map::new();
     let mut multi_query: serde_json::Map<String, Value> = serde_json::Map::new();
-    for pair in parts.uri.query().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+    for pair in parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let k = decode_query(k);
         let v = decode_query(v);
@@ -368,11 +433,26 @@ fn build_event(
             }
         }
     }
-    let nullable = |m: serde_json::Map<String, Value>| if m.is_empty() { Value::Null } else { Value::Object(m) };
+    let nullable = |m: serde_json::Map<String, Value>| {
+        if m.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(m)
+        }
+    };
     let method = parts.method.as_str();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let user_agent = parts.headers.get("user-agent").and_then(|v| v.to_str().ok());
-    let host = parts.headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let user_agent = parts
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok());
+    let host = parts
+        .headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
     json!({
         "resource": "/{proxy+}",
         "path": format!("/{raw_rest}"),
@@ -424,19 +504,25 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
         .and_then(|s| u16::try_from(s).ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
         .ok_or("no valid statusCode")?;
-    let body = match (v.get("body").and_then(Value::as_str), v["isBase64Encoded"].as_bool().unwrap_or(false)) {
+    let body = match (
+        v.get("body").and_then(Value::as_str),
+        v["isBase64Encoded"].as_bool().unwrap_or(false),
+    ) {
         (None, _) => Bytes::new(),
         (Some(b), true) => Bytes::from(
-            base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| format!("invalid base64 body: {e}"))?,
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|e| format!("invalid base64 body: {e}"))?,
         ),
         (Some(b), false) => Bytes::from(b.to_string()),
     };
     let mut merged: Vec<(String, Vec<String>)> = Vec::new();
-    let mut put = |name: &str, values: Vec<String>| {
-        match merged.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
-            Some(entry) => entry.1 = values,
-            None => merged.push((name.to_string(), values)),
-        }
+    let mut put = |name: &str, values: Vec<String>| match merged
+        .iter_mut()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+    {
+        Some(entry) => entry.1 = values,
+        None => merged.push((name.to_string(), values)),
     };
     if let Some(h) = v["headers"].as_object() {
         for (k, val) in h {
@@ -448,7 +534,13 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
     if let Some(h) = v["multiValueHeaders"].as_object() {
         for (k, vals) in h {
             if let Some(list) = vals.as_array() {
-                put(k, list.iter().filter_map(Value::as_str).map(str::to_string).collect());
+                put(
+                    k,
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect(),
+                );
             }
         }
     }
@@ -462,7 +554,9 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
         if name.eq_ignore_ascii_case("content-length") && !head {
             continue;
         }
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else { continue };
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
         for value in values {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.append(name.clone(), value);
@@ -479,13 +573,24 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
 fn request_id() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     let a = h.finish();
     h.write_u64(a);
     let b = h.finish();
     let x = (u128::from(a) << 64) | u128::from(b);
     let s = format!("{x:032x}");
-    format!("{}-{}-4{}-a{}-{}", &s[0..8], &s[8..12], &s[13..16], &s[17..20], &s[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[13..16],
+        &s[17..20],
+        &s[20..32]
+    )
 }
 
 #[cfg(test)]
@@ -497,12 +602,21 @@ mod tests {
         let day = |d: u64| UNIX_EPOCH + Duration::from_secs(d * 86_400 + 3600);
         assert_eq!(QuotaPeriod::Day.window(day(10)), 10);
         // 1970-01-05 was a Monday: a new week starts there.
-        assert_eq!(QuotaPeriod::Week.window(day(3)), QuotaPeriod::Week.window(day(0)));
-        assert_ne!(QuotaPeriod::Week.window(day(4)), QuotaPeriod::Week.window(day(3)));
+        assert_eq!(
+            QuotaPeriod::Week.window(day(3)),
+            QuotaPeriod::Week.window(day(0))
+        );
+        assert_ne!(
+            QuotaPeriod::Week.window(day(4)),
+            QuotaPeriod::Week.window(day(3))
+        );
         assert_eq!(civil_year_month(0), (1970, 1));
         assert_eq!(civil_year_month(31), (1970, 2));
         assert_eq!(civil_year_month(20_779), (2026, 11)); // 2026-11-22
-        assert_ne!(QuotaPeriod::Month.window(day(30)), QuotaPeriod::Month.window(day(31)));
+        assert_ne!(
+            QuotaPeriod::Month.window(day(30)),
+            QuotaPeriod::Month.window(day(31))
+        );
     }
 
     #[test]
@@ -534,7 +648,13 @@ mod tests {
         let vary: Vec<_> = r.headers().get_all("vary").iter().collect();
         assert_eq!(vary, ["Accept", "Origin"]);
         assert_eq!(r.headers()["content-length"], "3");
-        assert!(to_http(r#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#, false).is_err());
+        assert!(
+            to_http(
+                r#"{"statusCode":200,"body":"!!","isBase64Encoded":true}"#,
+                false
+            )
+            .is_err()
+        );
         assert!(to_http(r#"{"body":""}"#, false).is_err());
     }
 }

@@ -6,5 +6,6 @@ mod bad_input;
 mod cli;
 mod events;
 mod faults;
+mod gateway;
 mod objects;
 mod support;
