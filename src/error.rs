@@ -58,13 +58,19 @@ pub enum Error {
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("method {method} not allowed")]
-    MethodNotAllowed { method: String, allow: &'static str },
+    MethodNotAllowed { method: String, allow: String },
     #[error("object of {size} bytes is over the inline limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
     #[error("storage {kind:?}: {detail}")]
     Upstream { kind: UpstreamKind, detail: String },
     #[error("invalid request: {0}")]
     BadRequest(String),
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("range not satisfiable for an object of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("writes are not enabled")]
+    WritesDisabled,
 }
 
 impl Error {
@@ -74,6 +80,9 @@ impl Error {
             Error::Forbidden(_) => 403,
             Error::NotFound | Error::ListingDisabled => 404,
             Error::MethodNotAllowed { .. } => 405,
+            Error::PreconditionFailed => 412,
+            Error::RangeNotSatisfiable { .. } => 416,
+            Error::WritesDisabled => 403,
             Error::TooLarge { .. } => 413,
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => 502,
@@ -91,6 +100,9 @@ impl Error {
             Error::Forbidden(_) => "Forbidden",
             Error::NotFound | Error::ListingDisabled => "NotFound",
             Error::MethodNotAllowed { .. } => "MethodNotAllowed",
+            Error::PreconditionFailed => "PreconditionFailed",
+            Error::RangeNotSatisfiable { .. } => "RangeNotSatisfiable",
+            Error::WritesDisabled => "Forbidden",
             Error::TooLarge { .. } => "PayloadTooLarge",
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => "BadGateway",
@@ -111,6 +123,13 @@ impl Error {
             Error::MethodNotAllowed { method, allow } => {
                 format!("method {method} is not allowed here; allowed: {allow}")
             }
+            Error::PreconditionFailed => {
+                "a precondition (If-Match or If-Unmodified-Since) does not hold".to_string()
+            }
+            Error::RangeNotSatisfiable { size } => {
+                format!("the requested range is not satisfiable; the object is {size} bytes")
+            }
+            Error::WritesDisabled => "writes are not enabled on this API".to_string(),
             Error::TooLarge { size, limit } => format!(
                 "the object is {size} bytes, over the {limit}-byte limit for an inline response; \
                  ask for a presigned URL instead"

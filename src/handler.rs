@@ -4,14 +4,12 @@
 
 use std::time::Instant;
 
+use crate::conditional::{Conditions, RangeRequest, Verdict};
 use crate::config::{Config, ConfigError, LargeObjects};
 use crate::error::Error;
 use crate::request::{Method, ProxyEvent, Request, Target};
 use crate::response::{ProxyResponse, Reply, render};
-use crate::storage::{Fetched, S3Store, StoreError, sdk_config_from_env};
-
-/// Methods the object routes answer when writes are off.
-const ALLOW_READ: &str = "GET, HEAD";
+use crate::storage::{Part, S3Store, StoreError, sdk_config_from_env};
 
 /// The configuration and the one S3 client, built once per process and lent
 /// to every request.
@@ -41,7 +39,7 @@ impl App {
         let req = Request::from_event(event, self.config.key_prefix.len());
         let reply = self.handle(&req).await;
         let (bytes, detail) = match &reply {
-            Reply::Object { meta, body, .. } => (body.as_ref().map_or(0, |_| meta.size), None),
+            Reply::Object { body, .. } => (body.as_ref().map_or(0, Vec::len), None),
             Reply::Error(Error::Upstream { detail, .. }) => (0, Some(detail.clone())),
             _ => (0, None),
         };
@@ -66,61 +64,135 @@ impl App {
         response
     }
 
-    /// Decides the answer. The API key check comes first (as at API Gateway),
-    /// then the method, then the key.
+    /// Decides the answer. The API key check comes first (as at API Gateway;
+    /// a CORS preflight carries no key), then the method, then the key.
     pub async fn handle(&self, req: &Request) -> Reply {
-        match self.decide(req).await {
+        // Boxed: the decision's future is large and deeply nested; one
+        // allocation per request keeps callers' futures small.
+        match Box::pin(self.decide(req)).await {
             Ok(reply) => reply,
             Err(err) => Reply::Error(err),
         }
     }
 
+    /// The methods the object routes answer with the current settings.
+    pub fn allow(&self) -> String {
+        if self.config.allow_write {
+            "GET, HEAD, PUT, DELETE, OPTIONS"
+        } else {
+            "GET, HEAD, OPTIONS"
+        }
+        .to_string()
+    }
+
     async fn decide(&self, req: &Request) -> Result<Reply, Error> {
+        if req.method == Method::Options {
+            return Ok(Reply::Options {
+                allow: self.allow(),
+            });
+        }
         if self.config.require_api_key && req.api_key_id.is_none() {
             return Err(Error::Forbidden(
                 "this API requires an API key (x-api-key header)",
             ));
         }
-        let head = match &req.method {
-            Method::Get => false,
-            Method::Head => true,
-            other => {
-                return Err(Error::MethodNotAllowed {
-                    method: other.as_str().to_string(),
-                    allow: ALLOW_READ,
-                });
+        let target = req.target.clone().map_err(Error::BadKey)?;
+        match (&req.method, target) {
+            (Method::Get | Method::Head, Target::Listing(folder)) => self.list(req, folder).await,
+            (Method::Get, Target::Object(key)) => self.get(req, key).await,
+            (Method::Head, Target::Object(key)) => {
+                let meta = self.store.head(&key, &req.conditions).await;
+                let meta = match meta {
+                    Err(StoreError::NotModified(meta)) => return Ok(Reply::NotModified { meta }),
+                    other => other.map_err(|e| self.store_error(req, e))?,
+                };
+                match req
+                    .conditions
+                    .evaluate(meta.etag.as_deref(), meta.last_modified)
+                {
+                    Verdict::NotModified => Ok(Reply::NotModified { meta }),
+                    Verdict::PreconditionFailed => Err(Error::PreconditionFailed),
+                    Verdict::Proceed => Ok(Reply::Object {
+                        key,
+                        meta,
+                        body: None,
+                        part: None,
+                    }),
+                }
             }
+            (Method::Put | Method::Delete, Target::Object(key)) if self.config.allow_write => {
+                let ttl = self.config.presign_ttl;
+                let location = if req.method == Method::Put {
+                    self.store.presign_put(&key, ttl).await
+                } else {
+                    self.store.presign_delete(&key, ttl).await
+                };
+                Ok(Reply::Redirect {
+                    location: location.map_err(|e| self.store_error(req, e))?,
+                })
+            }
+            (method, _) => Err(Error::MethodNotAllowed {
+                method: method.as_str().to_string(),
+                allow: self.allow(),
+            }),
+        }
+    }
+
+    /// GET of one object: validators, then the range, then the size check,
+    /// then the body. Each decision is made on the response headers, before
+    /// any of the body is read.
+    async fn get(&self, req: &Request, key: String) -> Result<Reply, Error> {
+        let cond = &req.conditions;
+        let asked = match cond.range {
+            Some(RangeRequest::One(r)) => Some(r),
+            _ => None,
         };
-        let key = match req.target.clone().map_err(Error::BadKey)? {
-            Target::Object(key) => key,
-            Target::Listing(_) => return Err(Error::ListingDisabled),
+        let mut opened = match self.store.open(&key, cond, asked).await {
+            Ok(o) => o,
+            Err(StoreError::NotModified(meta)) => return Ok(Reply::NotModified { meta }),
+            Err(StoreError::RangeNotSatisfiable) => {
+                // Only the size is missing for the 416's Content-Range.
+                let meta = self.store.head(&key, &Conditions::default()).await;
+                let size = meta.map_err(|e| self.store_error(req, e))?.size;
+                return Err(Error::RangeNotSatisfiable { size });
+            }
+            Err(e) => return Err(self.store_error(req, e)),
         };
-        if head {
-            let meta = self
+        match cond.evaluate(opened.meta.etag.as_deref(), opened.meta.last_modified) {
+            Verdict::NotModified => return Ok(Reply::NotModified { meta: opened.meta }),
+            Verdict::PreconditionFailed => return Err(Error::PreconditionFailed),
+            Verdict::Proceed => {}
+        }
+        let wanted = cond.effective_range(opened.meta.etag.as_deref(), opened.meta.last_modified);
+        if asked.is_some() && wanted.is_none() {
+            // If-Range did not match: the whole object, current version.
+            opened = self
                 .store
-                .head(&key)
+                .open(&key, &Conditions::default(), None)
                 .await
                 .map_err(|e| self.store_error(req, e))?;
-            return Ok(Reply::Object {
-                key,
-                meta,
-                body: None,
-            });
         }
-        match self
-            .store
-            .get(&key, self.config.inline_limit)
-            .await
-            .map_err(|e| self.store_error(req, e))?
+        let size = opened.meta.size;
+        // A store that ignored Range (answered 200) still gets the range
+        // applied here.
+        let local_span = match (wanted, opened.part) {
+            (Some(r), None) => match r.resolve(size) {
+                Some(span) => Some(span),
+                None => return Err(Error::RangeNotSatisfiable { size }),
+            },
+            _ => None,
+        };
+        let sent = match (opened.part, local_span) {
+            (Some(p), _) => p.len(),
+            (None, Some((a, b))) => b - a + 1,
+            (None, None) => size,
+        };
+        if sent > self.config.inline_limit
+            || (local_span.is_some() && size > self.config.inline_limit)
         {
-            Fetched::Body(meta, body) => Ok(Reply::Object {
-                key,
-                meta,
-                body: Some(body),
-            }),
-            Fetched::TooLarge(meta) => match self.config.large_objects {
+            return match self.config.large_objects {
                 LargeObjects::Reject => Err(Error::TooLarge {
-                    size: meta.size,
+                    size: sent,
                     limit: self.config.inline_limit,
                 }),
                 LargeObjects::Redirect => {
@@ -131,7 +203,63 @@ impl App {
                         .map_err(|e| self.store_error(req, e))?;
                     Ok(Reply::Redirect { location })
                 }
+            };
+        }
+        let part = opened.part;
+        let meta = opened.meta.clone();
+        let mut body = opened.read().await.map_err(|e| self.store_error(req, e))?;
+        let part = match (part, local_span) {
+            (Some(p), _) => Some(p),
+            (None, Some((a, b))) => {
+                body = body[a as usize..=b as usize].to_vec();
+                Some(Part {
+                    start: a,
+                    end: b,
+                    total: size,
+                })
+            }
+            (None, None) => None,
+        };
+        Ok(Reply::Object {
+            key,
+            meta,
+            body: Some(body),
+            part,
+        })
+    }
+
+    /// A folder listing, when enabled: `?limit=` (1-1000, default 1000) and
+    /// `?token=` for the next page.
+    async fn list(&self, req: &Request, folder: String) -> Result<Reply, Error> {
+        if !self.config.allow_list {
+            return Err(Error::ListingDisabled);
+        }
+        let limit = match req.param("limit") {
+            None => 1000,
+            Some(l) => match l.parse::<i32>() {
+                Ok(n) if (1..=1000).contains(&n) => n,
+                _ => {
+                    return Err(Error::BadRequest(format!(
+                        "limit {l:?}: expected a whole number from 1 to 1000"
+                    )));
+                }
             },
+        };
+        let token = req.param("token").filter(|t| !t.is_empty());
+        if token.is_some_and(|t| t.len() > 1024 || t.chars().any(char::is_control)) {
+            return Err(Error::BadRequest(
+                "token: not a continuation token from this API".to_string(),
+            ));
+        }
+        match self.store.list(&folder, token, limit).await {
+            Ok(page) => Ok(Reply::Listing { folder, page }),
+            // A made-up token is the caller's mistake, not the store's.
+            Err(StoreError::Unavailable(d)) if token.is_some() && d.contains("InvalidArgument") => {
+                Err(Error::BadRequest(
+                    "token: not a continuation token from this API".to_string(),
+                ))
+            }
+            Err(e) => Err(self.store_error(req, e)),
         }
     }
 

@@ -3,6 +3,7 @@
 //! Gateway emulator. This file only declares the modules; each one opens with
 //! why it exists.
 
+pub mod conditional;
 pub mod config;
 pub mod error;
 pub mod handler;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
+use crate::conditional::Conditions;
 use crate::config::MAX_KEY_LEN;
 use crate::error::KeyError;
 
@@ -100,6 +101,8 @@ pub struct Request {
     /// Header names lower-cased; values in arrival order.
     pub headers: HashMap<String, Vec<String>>,
     pub query: HashMap<String, Vec<String>>,
+    /// Validators and `Range`, parsed; unparseable values dropped.
+    pub conditions: Conditions,
     /// API Gateway's request id (what callers see as `x-amzn-RequestId`).
     pub request_id: String,
     pub api_key_id: Option<String>,
@@ -136,11 +139,13 @@ impl Request {
             },
         };
         let identity = ctx.identity.unwrap_or_default();
+        let conditions = Conditions::from_header(|name| headers.get(name).map(|v| v.join(", ")));
         Request {
             method,
             target,
             headers,
             query,
+            conditions,
             request_id: ctx.request_id.unwrap_or_default(),
             api_key_id: identity.api_key_id.filter(|id| !id.is_empty()),
         }
@@ -148,6 +153,14 @@ impl Request {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
+    }
+
+    /// The first value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
             .get(name)
             .and_then(|v| v.first())
             .map(String::as_str)

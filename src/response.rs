@@ -15,7 +15,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::config::{Config, is_header_value};
 use crate::error::Error;
-use crate::storage::ObjectMeta;
+use crate::storage::{ListPage, ObjectMeta, Part};
 
 /// A served SVG cannot run script or load anything: it is shown as an image.
 pub const SVG_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
@@ -23,15 +23,30 @@ pub const SVG_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbo
 /// What the handler decided; turned into a [`ProxyResponse`] by [`render`].
 #[derive(Debug)]
 pub enum Reply {
-    /// 200 with the object; `body` is `None` for HEAD.
+    /// 200 with the object, or 206 with `part` of it; `body` is `None` for
+    /// HEAD.
     Object {
         key: String,
         meta: ObjectMeta,
         body: Option<Vec<u8>>,
+        part: Option<Part>,
+    },
+    /// 304: the validators and caching headers, no body.
+    NotModified {
+        meta: ObjectMeta,
     },
     /// 307 to a presigned URL.
     Redirect {
         location: String,
+    },
+    /// 200 JSON listing of a folder.
+    Listing {
+        folder: String,
+        page: ListPage,
+    },
+    /// 204 answer to OPTIONS (a CORS preflight when `cors-origin` is set).
+    Options {
+        allow: String,
     },
     Error(Error),
 }
@@ -104,24 +119,28 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
     let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
     let mut add = |k: &str, v: String| headers.push((k.to_string(), v));
     let (status_code, body, is_base64_encoded) = match reply {
-        Reply::Object { key, meta, body } => {
+        Reply::Object {
+            key,
+            meta,
+            body,
+            part,
+        } => {
             let content_type = content_type(&meta, &key);
             if content_type.starts_with("image/svg+xml") {
                 add("Content-Security-Policy", SVG_CSP.to_string());
             }
             add("Content-Type", content_type);
-            add("Content-Length", meta.size.to_string());
-            if let Some(etag) = meta.etag.filter(|v| is_header_value(v)) {
-                add("ETag", etag);
+            match part {
+                Some(p) => {
+                    add("Content-Length", p.len().to_string());
+                    add(
+                        "Content-Range",
+                        format!("bytes {}-{}/{}", p.start, p.end, p.total),
+                    );
+                }
+                None => add("Content-Length", meta.size.to_string()),
             }
-            if let Some(t) = meta.last_modified {
-                add("Last-Modified", http_date(t));
-            }
-            let cache = meta
-                .cache_control
-                .filter(|v| !v.is_empty() && is_header_value(v))
-                .unwrap_or_else(|| config.cache_control.clone());
-            add("Cache-Control", cache);
+            validators_and_caching(&mut add, &meta, config);
             if let Some(v) = meta.content_disposition.filter(|v| is_header_value(v)) {
                 add("Content-Disposition", v);
             }
@@ -130,10 +149,35 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             }
             add("Accept-Ranges", "bytes".to_string());
             add("X-Content-Type-Options", "nosniff".to_string());
+            let status = if part.is_some() { 206 } else { 200 };
             match body {
-                Some(bytes) => (200, Some(base64_of(&bytes)), true),
-                None => (200, None, false),
+                Some(bytes) => (status, Some(base64_of(&bytes)), true),
+                None => (status, None, false),
             }
+        }
+        Reply::NotModified { meta } => {
+            validators_and_caching(&mut add, &meta, config);
+            (304, None, false)
+        }
+        Reply::Listing { folder, page } => {
+            add("Content-Type", "application/json".to_string());
+            add("Cache-Control", "no-cache".to_string());
+            add("X-Content-Type-Options", "nosniff".to_string());
+            (200, Some(listing_body(&folder, &page)), false)
+        }
+        Reply::Options { allow } => {
+            add("Allow", allow.clone());
+            if config.cors_origin.is_some() {
+                add("Access-Control-Allow-Methods", allow);
+                add(
+                    "Access-Control-Allow-Headers",
+                    "x-api-key, range, if-none-match, if-modified-since, if-match, if-unmodified-since, if-range, content-type"
+                        .to_string(),
+                );
+                add("Access-Control-Max-Age", "600".to_string());
+            }
+            add("Content-Type", "text/plain; charset=utf-8".to_string());
+            (204, None, false)
         }
         Reply::Redirect { location } => {
             let location_for_body = location.clone();
@@ -150,7 +194,10 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
         }
         Reply::Error(err) => {
             match &err {
-                Error::MethodNotAllowed { allow, .. } => add("Allow", (*allow).to_string()),
+                Error::MethodNotAllowed { allow, .. } => add("Allow", allow.clone()),
+                Error::RangeNotSatisfiable { size } => {
+                    add("Content-Range", format!("bytes */{size}"))
+                }
                 Error::Upstream {
                     kind: crate::error::UpstreamKind::Throttled,
                     ..
@@ -179,6 +226,45 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
         body,
         is_base64_encoded,
     }
+}
+
+/// ETag, Last-Modified and Cache-Control: what a 200, 206 and 304 share.
+fn validators_and_caching(add: &mut impl FnMut(&str, String), meta: &ObjectMeta, config: &Config) {
+    if let Some(etag) = meta.etag.clone().filter(|v| is_header_value(v)) {
+        add("ETag", etag);
+    }
+    if let Some(t) = meta.last_modified {
+        add("Last-Modified", http_date(t));
+    }
+    let cache = meta
+        .cache_control
+        .clone()
+        .filter(|v| !v.is_empty() && is_header_value(v))
+        .unwrap_or_else(|| config.cache_control.clone());
+    add("Cache-Control", cache);
+}
+
+/// `{"prefix", "objects": [{"key","size","etag","lastModified"}], "folders", "nextToken"}`.
+fn listing_body(folder: &str, page: &ListPage) -> String {
+    let objects: Vec<serde_json::Value> = page
+        .objects
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "key": o.key,
+                "size": o.size,
+                "etag": o.etag,
+                "lastModified": o.last_modified.map(|t| DateTime::from(t).fmt(Format::DateTime).unwrap_or_default()),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "prefix": folder,
+        "objects": objects,
+        "folders": page.folders,
+        "nextToken": page.next_token,
+    })
+    .to_string()
 }
 
 /// `{"message": …, "code": …, "requestId": …}`.
@@ -314,6 +400,7 @@ mod tests {
                 key: "a.svg".into(),
                 meta: m,
                 body: Some(b"<svg/>".to_vec()),
+                part: None,
             },
             &config,
             "r",

@@ -289,11 +289,14 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     let raw_path = req.uri().path().to_string();
     // Only /{stage}/{proxy+} exists; anything else is API Gateway's
     // "Missing Authentication Token".
-    let stage_prefix = format!("/{}/", shared.cfg.stage);
-    let Some(rest) = raw_path
-        .strip_prefix(&stage_prefix)
-        .filter(|r| !r.is_empty())
-    else {
+    let stage = &shared.cfg.stage;
+    // The API has two resources: `/` and `/{proxy+}` under the stage.
+    // Anything else is API Gateway's "Missing Authentication Token".
+    let rest = if raw_path == format!("/{stage}") || raw_path == format!("/{stage}/") {
+        None
+    } else if let Some(rest) = raw_path.strip_prefix(&format!("/{stage}/")) {
+        Some(rest.to_string())
+    } else {
         return gateway_error(
             StatusCode::FORBIDDEN,
             "Missing Authentication Token",
@@ -301,42 +304,49 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             &request_id,
         );
     };
-    let rest = rest.to_string();
-    let presented = req
-        .headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(key) = shared.find_key(presented) else {
-        return gateway_error(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            "ForbiddenException",
-            &request_id,
-        );
+    // OPTIONS (the CORS preflight) needs no key, as in template.yaml;
+    // every other method does, and counts against the usage plan.
+    let key = if req.method() == hyper::Method::OPTIONS {
+        None
+    } else {
+        let presented = req
+            .headers()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Some(key) = shared.find_key(presented) else {
+            return gateway_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                "ForbiddenException",
+                &request_id,
+            );
+        };
+        match shared.admit(key) {
+            Admission::Ok => {}
+            Admission::Throttled => {
+                return gateway_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                    "TooManyRequestsException",
+                    &request_id,
+                );
+            }
+            Admission::OverQuota => {
+                return gateway_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Limit Exceeded",
+                    "LimitExceededException",
+                    &request_id,
+                );
+            }
+        }
+        Some(key)
     };
-    match shared.admit(key) {
-        Admission::Ok => {}
-        Admission::Throttled => {
-            return gateway_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too Many Requests",
-                "TooManyRequestsException",
-                &request_id,
-            );
-        }
-        Admission::OverQuota => {
-            return gateway_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Limit Exceeded",
-                "LimitExceededException",
-                &request_id,
-            );
-        }
-    }
-    let proxy = match decode_path(&rest) {
-        Ok(p) => p,
-        Err(_) => {
+    let proxy = match rest.as_deref().map(decode_path) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => {
             return gateway_error(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
@@ -359,9 +369,9 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     };
     let event = build_event(
         &parts,
-        &shared.cfg.stage,
-        &rest,
-        &proxy,
+        stage,
+        rest.as_deref(),
+        proxy.as_deref(),
         &body,
         key,
         &request_id,
@@ -394,10 +404,10 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
 fn build_event(
     parts: &hyper::http::request::Parts,
     stage: &str,
-    raw_rest: &str,
-    proxy: &str,
+    raw_rest: Option<&str>,
+    proxy: Option<&str>,
     body: &Bytes,
-    key: &Key,
+    key: Option<&Key>,
     request_id: &str,
     peer: SocketAddr,
 ) -> Value {
@@ -453,15 +463,19 @@ fn build_event(
         .get("host")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1");
+    let (resource, path, path_parameters) = match (raw_rest, proxy) {
+        (Some(raw), Some(proxy)) => ("/{proxy+}", format!("/{raw}"), json!({ "proxy": proxy })),
+        _ => ("/", "/".to_string(), Value::Null),
+    };
     json!({
-        "resource": "/{proxy+}",
-        "path": format!("/{raw_rest}"),
+        "resource": resource,
+        "path": path,
         "httpMethod": method,
         "headers": nullable(headers),
         "multiValueHeaders": nullable(multi),
         "queryStringParameters": nullable(query),
         "multiValueQueryStringParameters": nullable(multi_query),
-        "pathParameters": { "proxy": proxy },
+        "pathParameters": path_parameters,
         "stageVariables": null,
         "requestContext": {
             "accountId": "123456789012",
@@ -473,11 +487,11 @@ fn build_event(
             "identity": {
                 "sourceIp": peer.ip().to_string(),
                 "userAgent": user_agent,
-                "apiKey": key.value,
-                "apiKeyId": key.id,
+                "apiKey": key.map(|k| k.value.as_str()),
+                "apiKeyId": key.map(|k| k.id.as_str()),
             },
-            "path": format!("/{stage}/{raw_rest}"),
-            "resourcePath": "/{proxy+}",
+            "path": format!("/{stage}{path}"),
+            "resourcePath": resource,
             "httpMethod": method,
             "apiId": "local",
             "protocol": "HTTP/1.1",

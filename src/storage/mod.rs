@@ -7,7 +7,7 @@ mod s3;
 
 use std::time::SystemTime;
 
-pub use s3::{S3Store, sdk_config_from_env};
+pub use s3::{Opened, S3Store, sdk_config_from_env};
 #[cfg(feature = "local")]
 pub(crate) use s3::{http_client, retries, timeouts};
 
@@ -25,17 +25,64 @@ pub struct ObjectMeta {
     pub content_encoding: Option<String>,
 }
 
-/// The outcome of a GET whose size was checked before its body was read.
-#[derive(Debug)]
-pub enum Fetched {
-    Body(ObjectMeta, Vec<u8>),
-    /// Over the inline limit: the body was never downloaded.
-    TooLarge(ObjectMeta),
+/// The part of an object a ranged GET returned: inclusive span and the
+/// object's full size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub start: u64,
+    pub end: u64,
+    pub total: u64,
+}
+
+impl Part {
+    pub fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// `bytes a-b/size`, as S3 and HTTP write it.
+    pub fn parse(content_range: &str) -> Option<Part> {
+        let rest = content_range.trim().strip_prefix("bytes ")?;
+        let (span, total) = rest.split_once('/')?;
+        let (a, b) = span.split_once('-')?;
+        let part = Part {
+            start: a.parse().ok()?,
+            end: b.parse().ok()?,
+            total: total.parse().ok()?,
+        };
+        (part.start <= part.end && part.end < part.total).then_some(part)
+    }
+}
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+    pub etag: Option<String>,
+    pub last_modified: Option<SystemTime>,
+}
+
+/// One page of a folder listing (delimiter `/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListPage {
+    pub objects: Vec<Listed>,
+    pub folders: Vec<String>,
+    pub next_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
     NotFound,
+    /// The store evaluated `If-None-Match`/`If-Modified-Since` (real S3 does).
+    NotModified(ObjectMeta),
+    /// The store evaluated `If-Match`/`If-Unmodified-Since`.
+    PreconditionFailed,
+    /// The store found the range unsatisfiable.
+    RangeNotSatisfiable,
     /// S3 answers 403 both when the role may not read the key and, without
     /// `s3:ListBucket`, when the key does not exist.
     Denied(String),
@@ -50,6 +97,13 @@ impl StoreError {
             // A 403 from S3 is, for a role without s3:ListBucket, how a
             // missing key looks: answer 404 and keep the difference in logs.
             StoreError::NotFound | StoreError::Denied(_) => return Error::NotFound,
+            StoreError::PreconditionFailed => return Error::PreconditionFailed,
+            // Callers answer these themselves (304 with headers, 416 with
+            // the size); reaching here means a store contradicting itself.
+            StoreError::NotModified(_) | StoreError::RangeNotSatisfiable => (
+                UpstreamKind::Unavailable,
+                "unexpected conditional answer".to_string(),
+            ),
             StoreError::Throttled(d) => (UpstreamKind::Throttled, d),
             StoreError::Timeout(d) => (UpstreamKind::Timeout, d),
             StoreError::Unavailable(d) => (UpstreamKind::Unavailable, d),

@@ -15,7 +15,8 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use super::{Fetched, ObjectMeta, StoreError};
+use super::{ListPage, Listed, ObjectMeta, Part, StoreError};
+use crate::conditional::{ByteRange, Conditions, TagList};
 use crate::config::Config;
 
 /// The SDK's own configuration chain (region, credentials, and the endpoint
@@ -129,56 +130,147 @@ impl S3Store {
         format!("{}{key}", self.prefix)
     }
 
-    pub async fn head(&self, key: &str) -> Result<ObjectMeta, StoreError> {
+    pub async fn head(&self, key: &str, conditions: &Conditions) -> Result<ObjectMeta, StoreError> {
+        let since = |t: Option<SystemTime>| t.map(DateTime::from);
         let call = self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(self.s3_key(key))
+            .set_if_match(conditions.if_match.as_ref().map(TagList::to_header))
+            .set_if_none_match(conditions.if_none_match.as_ref().map(TagList::to_header))
+            .set_if_modified_since(since(conditions.if_modified_since))
+            .set_if_unmodified_since(since(conditions.if_unmodified_since))
             .send();
         let out = self.bounded(call).await?.map_err(classify)?;
         Ok(object_meta!(out))
     }
 
-    /// GETs an object whose size is at most `limit`. The size comes from the
-    /// response headers, before any of the body is read; a larger object is
-    /// answered with [`Fetched::TooLarge`] and its body is dropped unread.
-    /// The body goes into one buffer of the announced size, and a body that
-    /// ends early (or runs long) is an error, never a short 200.
+    /// Starts a GET: sends the request (with the caller's validators and
+    /// range, so real S3 answers 304/412/416 itself and sends no bytes) and
+    /// returns once the response headers are in. The caller looks at the
+    /// metadata and then either reads the body or drops it unread.
+    pub async fn open(
+        &self,
+        key: &str,
+        conditions: &Conditions,
+        range: Option<ByteRange>,
+    ) -> Result<Opened, StoreError> {
+        let since = |t: Option<SystemTime>| t.map(DateTime::from);
+        let call = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.s3_key(key))
+            .set_if_match(conditions.if_match.as_ref().map(TagList::to_header))
+            .set_if_none_match(conditions.if_none_match.as_ref().map(TagList::to_header))
+            .set_if_modified_since(since(conditions.if_modified_since))
+            .set_if_unmodified_since(since(conditions.if_unmodified_since))
+            .set_range(range.map(ByteRange::to_header))
+            .send();
+        let started = tokio::time::Instant::now();
+        let out = self.bounded(call).await?.map_err(classify)?;
+        let part = out.content_range.as_deref().and_then(Part::parse);
+        let length = out
+            .content_length
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        let mut meta = object_meta!(out);
+        // The object's size, not the part's.
+        meta.size = part.map_or(length, |p| p.total);
+        Ok(Opened {
+            meta,
+            part,
+            length,
+            body: out.body,
+            deadline: started + self.timeout,
+        })
+    }
+
+    /// Lists one page of a folder: objects and sub-folders under `folder`
+    /// (relative to the key prefix), at most `limit` entries.
+    pub async fn list(
+        &self,
+        folder: &str,
+        token: Option<&str>,
+        limit: i32,
+    ) -> Result<ListPage, StoreError> {
+        let call = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.s3_key(folder))
+            .delimiter("/")
+            .max_keys(limit)
+            .set_continuation_token(token.map(str::to_string))
+            .send();
+        let out = self.bounded(call).await?.map_err(classify)?;
+        let strip = |k: &str| {
+            k.strip_prefix(self.prefix.as_str())
+                .unwrap_or(k)
+                .to_string()
+        };
+        Ok(ListPage {
+            objects: out
+                .contents
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| Listed {
+                    key: strip(o.key.as_deref().unwrap_or_default()),
+                    size: o.size.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                    etag: o.e_tag,
+                    last_modified: o.last_modified.and_then(to_system_time),
+                })
+                .collect(),
+            folders: out
+                .common_prefixes
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.prefix.map(|p| strip(&p)))
+                .collect(),
+            next_token: out
+                .next_continuation_token
+                .filter(|_| out.is_truncated.unwrap_or(false)),
+        })
+    }
+
     /// A presigned GET URL for `key`, valid for `ttl`. Signing is local: no
     /// call to S3.
     pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
-        let presigning = PresigningConfig::expires_in(ttl)
-            .map_err(|e| StoreError::Unavailable(format!("presigning config: {e}")))?;
         let req = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(self.s3_key(key))
-            .presigned(presigning)
+            .presigned(presigning(ttl)?)
             .await
             .map_err(classify)?;
         Ok(req.uri().to_string())
     }
 
-    pub async fn get(&self, key: &str, limit: u64) -> Result<Fetched, StoreError> {
-        let work = async {
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(self.s3_key(key))
-                .send()
-                .await
-                .map_err(classify)?;
-            let meta = object_meta!(out);
-            if meta.size > limit {
-                return Ok(Fetched::TooLarge(meta));
-            }
-            let body = read_exact(out.body, meta.size).await?;
-            Ok(Fetched::Body(meta, body))
-        };
-        self.bounded(work).await?
+    /// Presigned PUT and DELETE URLs; signing is local.
+    pub async fn presign_put(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.s3_key(key))
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(classify)?;
+        Ok(req.uri().to_string())
+    }
+
+    pub async fn presign_delete(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
+        let req = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.s3_key(key))
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(classify)?;
+        Ok(req.uri().to_string())
     }
 
     /// The SDK's operation timeout ends when the response headers arrive;
@@ -189,6 +281,36 @@ impl S3Store {
             .map_err(|_| {
                 StoreError::Timeout(format!("no complete answer within {:?}", self.timeout))
             })
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<PresigningConfig, StoreError> {
+    PresigningConfig::expires_in(ttl)
+        .map_err(|e| StoreError::Unavailable(format!("presigning config: {e}")))
+}
+
+/// A GET whose headers have arrived and whose body has not been read.
+#[derive(Debug)]
+pub struct Opened {
+    pub meta: ObjectMeta,
+    /// Set when the store answered a range with 206.
+    pub part: Option<Part>,
+    /// Bytes in the body (the part's length for a 206).
+    pub length: u64,
+    body: ByteStream,
+    deadline: tokio::time::Instant,
+}
+
+impl Opened {
+    /// Reads the whole body into one buffer of the announced length, within
+    /// what is left of the S3 timeout. A body that ends early or runs long
+    /// is an error, never a short 200.
+    pub async fn read(self) -> Result<Vec<u8>, StoreError> {
+        tokio::time::timeout_at(self.deadline, read_exact(self.body, self.length))
+            .await
+            .map_err(|_| {
+                StoreError::Timeout("the body did not arrive within the S3 timeout".into())
+            })?
     }
 }
 
@@ -221,6 +343,18 @@ async fn read_exact(mut body: ByteStream, size: u64) -> Result<Vec<u8>, StoreErr
     Ok(buf)
 }
 
+/// A 304 carries the validators and caching headers, no body.
+fn meta_from_headers(raw: &HttpResponse) -> ObjectMeta {
+    let h = |name: &str| raw.headers().get(name).map(str::to_string);
+    ObjectMeta {
+        etag: h("etag"),
+        last_modified: h("last-modified").and_then(|d| crate::conditional::parse_http_date(&d)),
+        cache_control: h("cache-control"),
+        content_type: h("content-type"),
+        ..ObjectMeta::default()
+    }
+}
+
 fn to_system_time(t: DateTime) -> Option<SystemTime> {
     SystemTime::try_from(t).ok()
 }
@@ -240,6 +374,9 @@ where
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
             match (status, s.err().code()) {
+                (304, _) => StoreError::NotModified(meta_from_headers(s.raw())),
+                (412, _) | (_, Some("PreconditionFailed")) => StoreError::PreconditionFailed,
+                (416, _) | (_, Some("InvalidRange")) => StoreError::RangeNotSatisfiable,
                 (_, Some("NoSuchBucket")) => StoreError::Unavailable(detail),
                 (404, _) | (_, Some("NoSuchKey" | "NotFound")) => StoreError::NotFound,
                 (403, _) | (_, Some("AccessDenied")) => StoreError::Denied(detail),
