@@ -4,26 +4,49 @@
 
 use crate::support::{Fixture, load_event, sample, wire_from_json};
 
-/// (file, status, body expected: a sample-data key or an error code)
-const EXPECTED: &[(&str, u16, &str)] = &[
-    ("get-object.json", 200, "partnerimages/67/28/67286576.jpeg"),
-    ("head-object.json", 200, ""),
-    ("not-found.json", 404, "NotFound"),
-    ("bad-key.json", 400, "InvalidKey"),
-    ("no-api-key.json", 403, "Forbidden"),
-    ("get-svg.json", 200, "icons/logo.svg"),
-    (
-        "get-encoded-key.json",
-        200,
-        "photos/summer 2026/beach+sea ☀.webp",
-    ),
-    ("get-encoded-slash.json", 200, "photos/sunset.webp"),
-    ("method-not-allowed.json", 405, "MethodNotAllowed"),
+/// What an event's answer must carry besides its status.
+enum Want {
+    /// The bytes of this sample-data key.
+    Sample(&'static str),
+    /// Bytes `a..=b` of this sample-data key (a 206).
+    Part(&'static str, usize, usize),
+    /// No body (HEAD, 304, 204).
+    Empty,
+    /// An error body with this code.
+    Error(&'static str),
+    /// A 307 to a presigned URL.
+    Redirect,
+    /// A JSON listing naming these keys or folders.
+    Lists(&'static [&'static str]),
+}
+
+const JPEG: &str = "partnerimages/67/28/67286576.jpeg";
+
+/// (file, settings, status, answer)
+const EXPECTED: &[(&str, &[(&str, &str)], u16, Want)] = &[
+    ("get-object.json", &[], 200, Want::Sample(JPEG)),
+    ("head-object.json", &[], 200, Want::Empty),
+    ("not-found.json", &[], 404, Want::Error("NotFound")),
+    ("bad-key.json", &[], 400, Want::Error("InvalidKey")),
+    ("no-api-key.json", &[], 403, Want::Error("Forbidden")),
+    ("get-svg.json", &[], 200, Want::Sample("icons/logo.svg")),
+    ("get-encoded-key.json", &[], 200, Want::Sample("photos/summer 2026/beach+sea ☀.webp")),
+    ("get-encoded-slash.json", &[], 200, Want::Sample("photos/sunset.webp")),
+    ("method-not-allowed.json", &[], 405, Want::Error("MethodNotAllowed")),
+    ("conditional.json", &[], 304, Want::Empty),
+    ("precondition-failed.json", &[], 412, Want::Error("PreconditionFailed")),
+    ("range.json", &[], 206, Want::Part(JPEG, 0, 99)),
+    ("range-unsatisfiable.json", &[], 416, Want::Error("RangeNotSatisfiable")),
+    ("large-object.json", &[("inline-limit", "1000")], 307, Want::Redirect),
+    ("list.json", &[("allow-list", "true")], 200, Want::Lists(&["icons/logo.png", "icons/logo.svg", "icons/spinner.gif"])),
+    ("list-root.json", &[("allow-list", "true")], 200, Want::Lists(&["icons/", "partnerimages/", "photos/"])),
+    ("put-redirect.json", &[("allow-write", "true")], 307, Want::Redirect),
+    ("delete-redirect.json", &[("allow-write", "true")], 307, Want::Redirect),
+    ("preflight.json", &[("cors-origin", "https://app.example.com")], 204, Want::Empty),
 ];
 
 #[tokio::test]
 async fn every_event_gets_its_expected_answer() {
-    let fx = Fixture::new().await;
     let mut files: Vec<String> = std::fs::read_dir(crate::support::repo().join("events"))
         .expect("events/")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
@@ -31,35 +54,38 @@ async fn every_event_gets_its_expected_answer() {
         .collect();
     files.sort();
     for file in &files {
-        let (_, status, want) = EXPECTED
+        let (_, settings, status, want) = EXPECTED
             .iter()
-            .find(|(f, _, _)| f == file)
-            .unwrap_or_else(|| {
-                panic!("events/{file} has no expected answer in tests/it/events.rs")
-            });
+            .find(|(f, ..)| f == file)
+            .unwrap_or_else(|| panic!("events/{file} has no expected answer in tests/it/events.rs"));
+        let fx = Fixture::with(settings).await;
         let got = fx.run(load_event(file)).await;
-        if *status == 200 {
-            assert_eq!(got.status, 200, "{file}: {got:?}");
-            if want.is_empty() {
-                assert!(got.body.is_empty(), "{file}: HEAD has no body");
-                assert!(got.header("content-length").is_some(), "{file}");
-            } else {
+        assert_eq!(got.status, *status, "{file}: {got:?}");
+        match want {
+            Want::Sample(key) => {
                 assert!(got.base64, "{file}: binary bodies are base64");
-                assert_eq!(
-                    got.body,
-                    sample(want),
-                    "{file}: body differs from sample-data/images/{want}"
-                );
+                assert_eq!(got.body, sample(key), "{file}: body differs from sample-data/images/{key}");
             }
-        } else {
-            got.assert_error(*status, want, file);
+            Want::Part(key, a, b) => {
+                assert_eq!(got.body, sample(key)[*a..=*b], "{file}");
+                let range = format!("bytes {a}-{b}/{}", sample(key).len());
+                assert_eq!(got.header("content-range"), Some(range.as_str()), "{file}");
+            }
+            Want::Empty => assert!(got.body.is_empty(), "{file}: {got:?}"),
+            Want::Error(code) => got.assert_error(*status, code, file),
+            Want::Redirect => {
+                let location = got.header("location").unwrap_or_default();
+                assert!(location.contains("X-Amz-Signature="), "{file}: {location}");
+            }
+            Want::Lists(names) => {
+                let text = String::from_utf8_lossy(&got.body);
+                for name in *names {
+                    assert!(text.contains(&format!("\"{name}\"")), "{file}: {name} not in {text}");
+                }
+            }
         }
     }
-    assert_eq!(
-        files.len(),
-        EXPECTED.len(),
-        "an expectation names a missing event file: {files:?}"
-    );
+    assert_eq!(files.len(), EXPECTED.len(), "an expectation names a missing event file: {files:?}");
 }
 
 #[test]
@@ -80,13 +106,13 @@ fn every_event_is_a_valid_rest_proxy_event() {
             path.display()
         );
         let v: serde_json::Value = serde_json::from_str(&text).expect("json");
-        assert_eq!(v["resource"], "/{proxy+}", "{}", path.display());
         assert_eq!(v["requestContext"]["stage"], "dev", "{}", path.display());
-        assert!(
-            v["pathParameters"]["proxy"].is_string(),
-            "{}",
-            path.display()
-        );
+        if v["resource"] == "/" {
+            assert!(v["pathParameters"].is_null(), "{}", path.display());
+        } else {
+            assert_eq!(v["resource"], "/{proxy+}", "{}", path.display());
+            assert!(v["pathParameters"]["proxy"].is_string(), "{}", path.display());
+        }
     }
 }
 
