@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use crate::conditional::{Conditions, RangeRequest, Verdict};
+use crate::conditional::{ByteRange, Conditions, RangeRequest, Verdict};
 use crate::config::{Config, ConfigError, LargeObjects};
 use crate::error::Error;
 use crate::request::{Method, ProxyEvent, Request, Target};
@@ -103,7 +103,9 @@ impl App {
             (Method::Head, Target::Object(key)) => {
                 let meta = self.store.head(&key, &req.conditions).await;
                 let meta = match meta {
-                    Err(StoreError::NotModified(meta)) => return Ok(Reply::NotModified { meta }),
+                    Err(StoreError::NotModified(meta)) => {
+                        return Ok(Reply::NotModified { meta: *meta });
+                    }
                     other => other.map_err(|e| self.store_error(req, e))?,
                 };
                 match req
@@ -147,9 +149,18 @@ impl App {
             Some(RangeRequest::One(r)) => Some(r),
             _ => None,
         };
-        let mut opened = match self.store.open(&key, cond, asked).await {
+        let first = match self.store.open(&key, cond, asked).await {
+            // Some stores (s3s-fs 0.14) fail a suffix range longer than the
+            // object instead of answering the whole of it: ask for the
+            // whole object and cut the range here.
+            Err(StoreError::Unavailable(_)) if matches!(asked, Some(ByteRange::Suffix(_))) => {
+                self.store.open(&key, cond, None).await
+            }
+            other => other,
+        };
+        let mut opened = match first {
             Ok(o) => o,
-            Err(StoreError::NotModified(meta)) => return Ok(Reply::NotModified { meta }),
+            Err(StoreError::NotModified(meta)) => return Ok(Reply::NotModified { meta: *meta }),
             Err(StoreError::RangeNotSatisfiable) => {
                 // Only the size is missing for the 416's Content-Range.
                 let meta = self.store.head(&key, &Conditions::default()).await;

@@ -78,7 +78,7 @@ pub struct ListPage {
 pub enum StoreError {
     NotFound,
     /// The store evaluated `If-None-Match`/`If-Modified-Since` (real S3 does).
-    NotModified(ObjectMeta),
+    NotModified(Box<ObjectMeta>),
     /// The store evaluated `If-Match`/`If-Unmodified-Since`.
     PreconditionFailed,
     /// The store found the range unsatisfiable.

@@ -374,7 +374,7 @@ where
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
             match (status, s.err().code()) {
-                (304, _) => StoreError::NotModified(meta_from_headers(s.raw())),
+                (304, _) => StoreError::NotModified(Box::new(meta_from_headers(s.raw()))),
                 (412, _) | (_, Some("PreconditionFailed")) => StoreError::PreconditionFailed,
                 (416, _) | (_, Some("InvalidRange")) => StoreError::RangeNotSatisfiable,
                 (_, Some("NoSuchBucket")) => StoreError::Unavailable(detail),

@@ -22,27 +22,85 @@ enum Want {
 
 const JPEG: &str = "partnerimages/67/28/67286576.jpeg";
 
+/// Settings for one event's run, as (name, value).
+type Settings = &'static [(&'static str, &'static str)];
+
 /// (file, settings, status, answer)
-const EXPECTED: &[(&str, &[(&str, &str)], u16, Want)] = &[
+const EXPECTED: &[(&str, Settings, u16, Want)] = &[
     ("get-object.json", &[], 200, Want::Sample(JPEG)),
     ("head-object.json", &[], 200, Want::Empty),
     ("not-found.json", &[], 404, Want::Error("NotFound")),
     ("bad-key.json", &[], 400, Want::Error("InvalidKey")),
     ("no-api-key.json", &[], 403, Want::Error("Forbidden")),
     ("get-svg.json", &[], 200, Want::Sample("icons/logo.svg")),
-    ("get-encoded-key.json", &[], 200, Want::Sample("photos/summer 2026/beach+sea ☀.webp")),
-    ("get-encoded-slash.json", &[], 200, Want::Sample("photos/sunset.webp")),
-    ("method-not-allowed.json", &[], 405, Want::Error("MethodNotAllowed")),
+    (
+        "get-encoded-key.json",
+        &[],
+        200,
+        Want::Sample("photos/summer 2026/beach+sea ☀.webp"),
+    ),
+    (
+        "get-encoded-slash.json",
+        &[],
+        200,
+        Want::Sample("photos/sunset.webp"),
+    ),
+    (
+        "method-not-allowed.json",
+        &[],
+        405,
+        Want::Error("MethodNotAllowed"),
+    ),
     ("conditional.json", &[], 304, Want::Empty),
-    ("precondition-failed.json", &[], 412, Want::Error("PreconditionFailed")),
+    (
+        "precondition-failed.json",
+        &[],
+        412,
+        Want::Error("PreconditionFailed"),
+    ),
     ("range.json", &[], 206, Want::Part(JPEG, 0, 99)),
-    ("range-unsatisfiable.json", &[], 416, Want::Error("RangeNotSatisfiable")),
-    ("large-object.json", &[("inline-limit", "1000")], 307, Want::Redirect),
-    ("list.json", &[("allow-list", "true")], 200, Want::Lists(&["icons/logo.png", "icons/logo.svg", "icons/spinner.gif"])),
-    ("list-root.json", &[("allow-list", "true")], 200, Want::Lists(&["icons/", "partnerimages/", "photos/"])),
-    ("put-redirect.json", &[("allow-write", "true")], 307, Want::Redirect),
-    ("delete-redirect.json", &[("allow-write", "true")], 307, Want::Redirect),
-    ("preflight.json", &[("cors-origin", "https://app.example.com")], 204, Want::Empty),
+    (
+        "range-unsatisfiable.json",
+        &[],
+        416,
+        Want::Error("RangeNotSatisfiable"),
+    ),
+    (
+        "large-object.json",
+        &[("inline-limit", "1000")],
+        307,
+        Want::Redirect,
+    ),
+    (
+        "list.json",
+        &[("allow-list", "true")],
+        200,
+        Want::Lists(&["icons/logo.png", "icons/logo.svg", "icons/spinner.gif"]),
+    ),
+    (
+        "list-root.json",
+        &[("allow-list", "true")],
+        200,
+        Want::Lists(&["icons/", "partnerimages/", "photos/"]),
+    ),
+    (
+        "put-redirect.json",
+        &[("allow-write", "true")],
+        307,
+        Want::Redirect,
+    ),
+    (
+        "delete-redirect.json",
+        &[("allow-write", "true")],
+        307,
+        Want::Redirect,
+    ),
+    (
+        "preflight.json",
+        &[("cors-origin", "https://app.example.com")],
+        204,
+        Want::Empty,
+    ),
 ];
 
 #[tokio::test]
@@ -54,17 +112,24 @@ async fn every_event_gets_its_expected_answer() {
         .collect();
     files.sort();
     for file in &files {
-        let (_, settings, status, want) = EXPECTED
-            .iter()
-            .find(|(f, ..)| f == file)
-            .unwrap_or_else(|| panic!("events/{file} has no expected answer in tests/it/events.rs"));
+        let (_, settings, status, want) =
+            EXPECTED
+                .iter()
+                .find(|(f, ..)| f == file)
+                .unwrap_or_else(|| {
+                    panic!("events/{file} has no expected answer in tests/it/events.rs")
+                });
         let fx = Fixture::with(settings).await;
         let got = fx.run(load_event(file)).await;
         assert_eq!(got.status, *status, "{file}: {got:?}");
         match want {
             Want::Sample(key) => {
                 assert!(got.base64, "{file}: binary bodies are base64");
-                assert_eq!(got.body, sample(key), "{file}: body differs from sample-data/images/{key}");
+                assert_eq!(
+                    got.body,
+                    sample(key),
+                    "{file}: body differs from sample-data/images/{key}"
+                );
             }
             Want::Part(key, a, b) => {
                 assert_eq!(got.body, sample(key)[*a..=*b], "{file}");
@@ -80,12 +145,19 @@ async fn every_event_gets_its_expected_answer() {
             Want::Lists(names) => {
                 let text = String::from_utf8_lossy(&got.body);
                 for name in *names {
-                    assert!(text.contains(&format!("\"{name}\"")), "{file}: {name} not in {text}");
+                    assert!(
+                        text.contains(&format!("\"{name}\"")),
+                        "{file}: {name} not in {text}"
+                    );
                 }
             }
         }
     }
-    assert_eq!(files.len(), EXPECTED.len(), "an expectation names a missing event file: {files:?}");
+    assert_eq!(
+        files.len(),
+        EXPECTED.len(),
+        "an expectation names a missing event file: {files:?}"
+    );
 }
 
 #[test]
@@ -111,7 +183,11 @@ fn every_event_is_a_valid_rest_proxy_event() {
             assert!(v["pathParameters"].is_null(), "{}", path.display());
         } else {
             assert_eq!(v["resource"], "/{proxy+}", "{}", path.display());
-            assert!(v["pathParameters"]["proxy"].is_string(), "{}", path.display());
+            assert!(
+                v["pathParameters"]["proxy"].is_string(),
+                "{}",
+                path.display()
+            );
         }
     }
 }

@@ -580,3 +580,162 @@ async fn serve_process_default_store_env_key_and_data_flag() {
     assert_eq!(resp.bytes().await.expect("body").as_ref(), b"mine");
     interrupt_and_wait(child);
 }
+
+fn curl_available() -> bool {
+    Command::new("curl")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// curl as a child process, awaited without blocking the runtime that
+/// serves it.
+async fn curl(args: &[&str]) -> String {
+    let out = tokio::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "60",
+            "-H",
+            &format!("x-api-key: {KEY}"),
+        ])
+        .args(args)
+        .output()
+        .await
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn real_curl_follows_redirects_for_downloads_uploads_and_deletes() {
+    if !curl_available() {
+        eprintln!("SKIPPED: curl is not installed; the -L redirect tests need it");
+        return;
+    }
+    let fx = Fixture::with(&[("allow-write", "true")]).await;
+    let big: Vec<u8> = (0..20 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fx.put(
+        "videos/big.bin",
+        big.clone(),
+        Some("application/octet-stream"),
+    )
+    .await;
+    let gateway = Gateway::start(
+        fx.app.clone(),
+        GatewayConfig::dev(vec![KEY.to_string()]),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .await
+    .expect("gateway");
+    let base = format!("http://{}/dev/", gateway.addr());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("big.bin");
+    let out_s = out.to_str().expect("path");
+
+    // 20 MB: over the inline limit, so a 307 to the store, followed by curl.
+    let code = curl(&[
+        "-L",
+        "-o",
+        out_s,
+        "-w",
+        "%{http_code} %{num_redirects}",
+        &format!("{base}videos/big.bin"),
+    ])
+    .await;
+    assert_eq!(code, "200 1");
+    assert!(
+        std::fs::read(&out).expect("read") == big,
+        "20 MB download differs"
+    );
+
+    // Upload with --upload-file (PUT), then read it back through the API.
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, sample("partnerimages/67/28/67286576.jpeg")).expect("write");
+    let code = curl(&[
+        "-L",
+        "--upload-file",
+        photo.to_str().expect("p"),
+        "-w",
+        "%{http_code}",
+        &format!("{base}uploads/photo.jpg"),
+    ])
+    .await;
+    assert_eq!(code, "200");
+    let c = client();
+    let resp = c
+        .get(format!("{base}uploads/photo.jpg"))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        resp.bytes().await.expect("body").as_ref(),
+        sample("partnerimages/67/28/67286576.jpeg").as_slice()
+    );
+
+    // Delete it with -X DELETE.
+    let code = curl(&[
+        "-L",
+        "-X",
+        "DELETE",
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        &format!("{base}uploads/photo.jpg"),
+    ])
+    .await;
+    assert_eq!(code, "204");
+    let resp = c
+        .get(format!("{base}uploads/photo.jpg"))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 404);
+
+    // Conditional and ranged requests over HTTP.
+    let resp = c
+        .get(format!("{base}icons/logo.png"))
+        .header("x-api-key", KEY)
+        .send()
+        .await
+        .expect("GET");
+    let etag = resp.headers()["etag"].to_str().expect("etag").to_string();
+    let resp = c
+        .get(format!("{base}icons/logo.png"))
+        .header("x-api-key", KEY)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 304);
+    assert_eq!(resp.headers()["etag"], etag.as_str());
+    let resp = c
+        .get(format!("{base}icons/logo.png"))
+        .header("x-api-key", KEY)
+        .header("range", "bytes=1-3")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 206);
+    assert_eq!(
+        resp.headers()["content-range"],
+        format!("bytes 1-3/{}", sample("icons/logo.png").len())
+    );
+    assert_eq!(
+        resp.bytes().await.expect("body").as_ref(),
+        &sample("icons/logo.png")[1..=3]
+    );
+    gateway.shutdown().await;
+}

@@ -7,5 +7,6 @@ mod cli;
 mod events;
 mod faults;
 mod gateway;
+mod http_surface;
 mod objects;
 mod support;
