@@ -89,3 +89,6 @@ event("delete-redirect", "uploads/new-photo.jpeg", method="DELETE", n=18)
 event("preflight", "partnerimages/67/28/67286576.jpeg", method="OPTIONS", api_key=False,
       headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET",
                "Access-Control-Request-Headers": "x-api-key"}, n=19)
+event("presign-get", "presign/partnerimages/67/28/67286576.jpeg", query={"method": "GET"}, n=20)
+event("presign-put", "presign/uploads/new-photo.jpeg",
+      query={"method": "PUT", "contentLength": "1792", "contentType": "image/jpeg"}, n=21)

@@ -11,6 +11,12 @@ use crate::request::{Method, ProxyEvent, Request, Target};
 use crate::response::{ProxyResponse, Reply, render};
 use crate::storage::{Part, S3Store, StoreError, sdk_config_from_env};
 
+/// `GET /presign/{key}` vends presigned URLs; objects under `presign/`
+/// cannot be fetched directly through the API.
+pub const PRESIGN_ROUTE: &str = "presign/";
+/// S3's limit for a single PUT.
+pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
+
 /// The configuration and the one S3 client, built once per process and lent
 /// to every request.
 #[derive(Debug, Clone)]
@@ -97,6 +103,11 @@ impl App {
             ));
         }
         let target = req.target.clone().map_err(Error::BadKey)?;
+        if let (Method::Get, Target::Object(key) | Target::Listing(key)) = (&req.method, &target)
+            && let Some(object) = key.strip_prefix(PRESIGN_ROUTE)
+        {
+            return self.presign(req, object).await;
+        }
         match (&req.method, target) {
             (Method::Get | Method::Head, Target::Listing(folder)) => self.list(req, folder).await,
             (Method::Get, Target::Object(key)) => self.get(req, key).await,
@@ -236,6 +247,77 @@ impl App {
             meta,
             body: Some(body),
             part,
+        })
+    }
+
+    /// `GET /presign/{key}?method=GET|PUT|DELETE[&contentLength=N][&contentType=T]`:
+    /// a presigned URL and the headers the client must send with it. PUT
+    /// and DELETE only with writes on; a PUT signs `Content-Length` and
+    /// `Content-Type` when given, so the upload cannot be larger or of
+    /// another type.
+    async fn presign(&self, req: &Request, key: &str) -> Result<Reply, Error> {
+        let method = req.param("method").unwrap_or("GET").to_ascii_uppercase();
+        let bad = |name: &str, why: &str| Error::BadRequest(format!("{name}: {why}"));
+        let content_length = match req.param("contentLength") {
+            None => None,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n <= MAX_SINGLE_PUT => Some(n),
+                Ok(_) => {
+                    return Err(bad(
+                        "contentLength",
+                        "over S3's 5 GiB limit for one PUT; larger files need a multipart upload, which s3gate does not presign",
+                    ));
+                }
+                Err(_) => {
+                    return Err(bad(
+                        "contentLength",
+                        &format!("{v:?} is not a whole number of bytes"),
+                    ));
+                }
+            },
+        };
+        let content_type = req.param("contentType").map(str::to_string);
+        if let Some(t) = &content_type
+            && (t.is_empty() || !crate::config::is_header_value(t) || t.len() > 255)
+        {
+            return Err(bad(
+                "contentType",
+                "expected a media type such as image/jpeg",
+            ));
+        }
+        if method != "PUT" && (content_length.is_some() || content_type.is_some()) {
+            return Err(bad(
+                "contentLength",
+                "contentLength and contentType apply to PUT only",
+            ));
+        }
+        let key = match crate::request::parse_key(key, self.config.key_prefix.len())
+            .map_err(Error::BadKey)?
+        {
+            Target::Object(k) => k,
+            Target::Listing(_) => return Err(Error::BadKey(crate::error::KeyError::EmptySegment)),
+        };
+        let ttl = self.config.presign_ttl;
+        let presigned = match method.as_str() {
+            "GET" => self.store.presigned("GET", &key, ttl, None, None).await,
+            "PUT" | "DELETE" if !self.config.allow_write => return Err(Error::WritesDisabled),
+            "PUT" => {
+                self.store
+                    .presigned("PUT", &key, ttl, content_length, content_type.as_deref())
+                    .await
+            }
+            "DELETE" => self.store.presigned("DELETE", &key, ttl, None, None).await,
+            other => {
+                return Err(bad(
+                    "method",
+                    &format!("{other:?}: expected GET, PUT or DELETE"),
+                ));
+            }
+        }
+        .map_err(|e| self.store_error(req, e))?;
+        Ok(Reply::Presigned {
+            presigned,
+            expires_at: std::time::SystemTime::now() + ttl,
         })
     }
 

@@ -15,7 +15,7 @@ use serde::ser::{SerializeMap, Serializer};
 
 use crate::config::{Config, is_header_value};
 use crate::error::Error;
-use crate::storage::{ListPage, ObjectMeta, Part};
+use crate::storage::{ListPage, ObjectMeta, Part, Presigned};
 
 /// A served SVG cannot run script or load anything: it is shown as an image.
 pub const SVG_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
@@ -43,6 +43,11 @@ pub enum Reply {
     Listing {
         folder: String,
         page: ListPage,
+    },
+    /// 200 JSON `{"URL", "Method", "Header", "ExpiresAt"}`.
+    Presigned {
+        presigned: Presigned,
+        expires_at: SystemTime,
     },
     /// 204 answer to OPTIONS (a CORS preflight when `cors-origin` is set).
     Options {
@@ -165,6 +170,15 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             add("X-Content-Type-Options", "nosniff".to_string());
             (200, Some(listing_body(&folder, &page)), false)
         }
+        Reply::Presigned {
+            presigned,
+            expires_at,
+        } => {
+            add("Content-Type", "application/json".to_string());
+            add("Cache-Control", "no-store".to_string());
+            add("X-Content-Type-Options", "nosniff".to_string());
+            (200, Some(presigned_body(&presigned, expires_at)), false)
+        }
         Reply::Options { allow } => {
             add("Allow", allow.clone());
             if config.cors_origin.is_some() {
@@ -263,6 +277,31 @@ fn listing_body(folder: &str, page: &ListPage) -> String {
         "objects": objects,
         "folders": page.folders,
         "nextToken": page.next_token,
+    })
+    .to_string()
+}
+
+/// The headers a client must send, grouped by lower-case name (`host` is in
+/// the URL already).
+fn presigned_body(p: &Presigned, expires_at: SystemTime) -> String {
+    let mut header = serde_json::Map::new();
+    for (k, v) in &p.headers {
+        let k = k.to_ascii_lowercase();
+        if k == "host" {
+            continue;
+        }
+        match header.get_mut(&k).and_then(serde_json::Value::as_array_mut) {
+            Some(list) => list.push(v.clone().into()),
+            None => {
+                header.insert(k, serde_json::json!([v]));
+            }
+        }
+    }
+    serde_json::json!({
+        "URL": p.url,
+        "Method": p.method,
+        "Header": header,
+        "ExpiresAt": DateTime::from(expires_at).fmt(Format::DateTime).unwrap_or_default(),
     })
     .to_string()
 }

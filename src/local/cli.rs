@@ -29,6 +29,19 @@ pub fn command() -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand(with_store_args(serve_command()))
+        .subcommand(client_args(
+            Command::new("get")
+                .about("Download an object through a presigned URL from the API (streamed; stdout without -o)")
+                .arg(Arg::new("key").required(true).help("object key, as in the API's URLs"))
+                .arg(Arg::new("output").short('o').long("output").value_name("FILE").help("write here instead of stdout")),
+        ))
+        .subcommand(client_args(
+            Command::new("put")
+                .about("Upload a file through a presigned URL from the API (streamed; size and type signed)")
+                .arg(Arg::new("key").required(true).help("object key, as in the API's URLs"))
+                .arg(Arg::new("file").required(true).value_name("FILE"))
+                .arg(Arg::new("content-type").long("content-type").value_name("TYPE").help("media type [default: by extension]")),
+        ))
         .subcommand(with_store_args(
             Command::new("invoke")
                 .about("Run the Lambda handler once on an API Gateway event file and print the response JSON")
@@ -73,6 +86,58 @@ fn serve_command() -> Command {
                 .value_parser(["DAY", "WEEK", "MONTH"])
                 .help("usage plan quota period [default: DAY]"),
         )
+}
+
+/// Where the API is and the key to call it with.
+fn client_args(cmd: Command) -> Command {
+    cmd.arg(
+        Arg::new("url")
+            .long("url")
+            .value_name("URL")
+            .help("the API URL with the stage, e.g. http://127.0.0.1:3000/dev [env: S3GATE_URL]"),
+    )
+    .arg(
+        Arg::new("api-key")
+            .long("api-key")
+            .value_name("KEY")
+            .help("the API key [env: S3GATE_API_KEY]"),
+    )
+}
+
+fn remote(m: &ArgMatches) -> Result<crate::local::client::Remote, CliError> {
+    let url = m
+        .get_one::<String>("url")
+        .cloned()
+        .or_else(|| std::env::var("S3GATE_URL").ok())
+        .ok_or_else(|| CliError::Input("no API URL: pass --url or set S3GATE_URL".to_string()))?;
+    let key = m
+        .get_one::<String>("api-key")
+        .cloned()
+        .or_else(|| std::env::var("S3GATE_API_KEY").ok())
+        .unwrap_or_default();
+    crate::local::client::Remote::new(&url, &key)
+}
+
+async fn get(m: &ArgMatches) -> Result<(), CliError> {
+    let key = m.get_one::<String>("key").cloned().unwrap_or_default();
+    let out = m.get_one::<String>("output").map(PathBuf::from);
+    let n = remote(m)?.get(&key, out.as_deref()).await?;
+    if let Some(path) = out {
+        eprintln!("s3gate: {key} -> {} ({n} bytes)", path.display());
+    }
+    Ok(())
+}
+
+async fn put(m: &ArgMatches) -> Result<(), CliError> {
+    let key = m.get_one::<String>("key").cloned().unwrap_or_default();
+    let file = m
+        .get_one::<String>("file")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let content_type = m.get_one::<String>("content-type").cloned();
+    let n = remote(m)?.put(&key, &file, content_type.as_deref()).await?;
+    eprintln!("s3gate: {} -> {key} ({n} bytes)", file.display());
+    Ok(())
 }
 
 /// Flags shared by every subcommand that runs the handler: the settings and
@@ -183,6 +248,8 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), CliErro
     match matches.subcommand() {
         Some(("invoke", m)) => invoke(m).await,
         Some(("serve", m)) => serve(m).await,
+        Some(("get", m)) => get(m).await,
+        Some(("put", m)) => put(m).await,
         _ => Ok(()),
     }
 }

@@ -3,6 +3,7 @@
 //! line front end.
 
 pub mod cli;
+pub mod client;
 pub mod gateway;
 pub mod store;
 

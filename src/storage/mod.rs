@@ -57,6 +57,14 @@ impl Part {
     }
 }
 
+/// A presigned request: where, how, and the headers that must go with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+}
+
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {

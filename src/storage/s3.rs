@@ -15,7 +15,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
-use super::{ListPage, Listed, ObjectMeta, Part, StoreError};
+use super::{ListPage, Listed, ObjectMeta, Part, Presigned, StoreError};
 use crate::conditional::{ByteRange, Conditions, TagList};
 use crate::config::Config;
 
@@ -246,6 +246,56 @@ impl S3Store {
             .await
             .map_err(classify)?;
         Ok(req.uri().to_string())
+    }
+
+    /// A presigned URL for GET, PUT or DELETE and the headers the client
+    /// must send with it. A PUT signs `Content-Length` and `Content-Type`
+    /// when given. Signing is local.
+    pub async fn presigned(
+        &self,
+        method: &str,
+        key: &str,
+        ttl: Duration,
+        content_length: Option<u64>,
+        content_type: Option<&str>,
+    ) -> Result<Presigned, StoreError> {
+        let key = self.s3_key(key);
+        let req = match method {
+            "PUT" => self
+                .client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_content_length(content_length.and_then(|n| i64::try_from(n).ok()))
+                .set_content_type(content_type.map(str::to_string))
+                .presigned(presigning(ttl)?)
+                .await
+                .map_err(classify)?,
+            "DELETE" => self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .presigned(presigning(ttl)?)
+                .await
+                .map_err(classify)?,
+            _ => self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .presigned(presigning(ttl)?)
+                .await
+                .map_err(classify)?,
+        };
+        Ok(Presigned {
+            url: req.uri().to_string(),
+            method: req.method().to_string(),
+            headers: req
+                .headers()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
     }
 
     /// Presigned PUT and DELETE URLs; signing is local.

@@ -18,6 +18,8 @@ enum Want {
     Redirect,
     /// A JSON listing naming these keys or folders.
     Lists(&'static [&'static str]),
+    /// A presign answer for this method.
+    Presigned(&'static str),
 }
 
 const JPEG: &str = "partnerimages/67/28/67286576.jpeg";
@@ -101,6 +103,13 @@ const EXPECTED: &[(&str, Settings, u16, Want)] = &[
         204,
         Want::Empty,
     ),
+    ("presign-get.json", &[], 200, Want::Presigned("GET")),
+    (
+        "presign-put.json",
+        &[("allow-write", "true")],
+        200,
+        Want::Presigned("PUT"),
+    ),
 ];
 
 #[tokio::test]
@@ -141,6 +150,16 @@ async fn every_event_gets_its_expected_answer() {
             Want::Redirect => {
                 let location = got.header("location").unwrap_or_default();
                 assert!(location.contains("X-Amz-Signature="), "{file}: {location}");
+            }
+            Want::Presigned(method) => {
+                let v = got.json();
+                assert_eq!(v["Method"], *method, "{file}: {v}");
+                assert!(
+                    v["URL"]
+                        .as_str()
+                        .is_some_and(|u| u.contains("X-Amz-Signature=")),
+                    "{file}: {v}"
+                );
             }
             Want::Lists(names) => {
                 let text = String::from_utf8_lossy(&got.body);

@@ -9,4 +9,5 @@ mod faults;
 mod gateway;
 mod http_surface;
 mod objects;
+mod presign;
 mod support;
