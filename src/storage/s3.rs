@@ -85,6 +85,18 @@ pub(crate) fn retries(total: Duration) -> RetryConfig {
         .with_max_backoff((total / 10).max(Duration::from_millis(50)))
 }
 
+/// The request's validators on a HeadObject or GetObject builder (same
+/// setters, different types), so S3 itself can answer 304 and 412.
+macro_rules! with_validators {
+    ($builder:expr, $c:expr) => {
+        $builder
+            .set_if_match($c.if_match.as_ref().map(TagList::to_header))
+            .set_if_none_match($c.if_none_match.as_ref().map(TagList::to_header))
+            .set_if_modified_since($c.if_modified_since.map(DateTime::from))
+            .set_if_unmodified_since($c.if_unmodified_since.map(DateTime::from))
+    };
+}
+
 /// The bucket, the prefix and one client.
 #[derive(Debug, Clone)]
 pub struct S3Store {
@@ -131,17 +143,12 @@ impl S3Store {
     }
 
     pub async fn head(&self, key: &str, conditions: &Conditions) -> Result<ObjectMeta, StoreError> {
-        let since = |t: Option<SystemTime>| t.map(DateTime::from);
-        let call = self
+        let request = self
             .client
             .head_object()
             .bucket(&self.bucket)
-            .key(self.s3_key(key))
-            .set_if_match(conditions.if_match.as_ref().map(TagList::to_header))
-            .set_if_none_match(conditions.if_none_match.as_ref().map(TagList::to_header))
-            .set_if_modified_since(since(conditions.if_modified_since))
-            .set_if_unmodified_since(since(conditions.if_unmodified_since))
-            .send();
+            .key(self.s3_key(key));
+        let call = with_validators!(request, conditions).send();
         let out = self.bounded(call).await?.map_err(classify)?;
         Ok(object_meta!(out))
     }
@@ -156,16 +163,12 @@ impl S3Store {
         conditions: &Conditions,
         range: Option<ByteRange>,
     ) -> Result<Opened, StoreError> {
-        let since = |t: Option<SystemTime>| t.map(DateTime::from);
-        let call = self
+        let request = self
             .client
             .get_object()
             .bucket(&self.bucket)
-            .key(self.s3_key(key))
-            .set_if_match(conditions.if_match.as_ref().map(TagList::to_header))
-            .set_if_none_match(conditions.if_none_match.as_ref().map(TagList::to_header))
-            .set_if_modified_since(since(conditions.if_modified_since))
-            .set_if_unmodified_since(since(conditions.if_unmodified_since))
+            .key(self.s3_key(key));
+        let call = with_validators!(request, conditions)
             .set_range(range.map(ByteRange::to_header))
             .send();
         let started = tokio::time::Instant::now();
