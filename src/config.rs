@@ -106,11 +106,12 @@ pub const SETTINGS: &[Setting] = &[
         None,
         "allowed CORS origin (`*` or `https://host`); no CORS headers when unset",
     ),
-    setting(
-        "force-path-style",
-        None,
-        "path-style S3 addressing; automatic (on) when an endpoint URL is set",
-    ),
+    Setting {
+        name: "force-path-style",
+        help: "path-style S3 addressing; automatic (on) when an endpoint URL is set",
+        default: None,
+        boolean: true,
+    },
     setting(
         "s3-timeout",
         Some("10"),
@@ -203,6 +204,13 @@ impl Config {
                 "key-prefix {key_prefix:?}: must not start with '/'"
             ));
         }
+        // A folder boundary: with `public` alone, `/-archive/x` would read
+        // `public-archive/x`, outside the intended folder.
+        if !key_prefix.is_empty() && !key_prefix.ends_with('/') {
+            problems.push(format!(
+                "key-prefix {key_prefix:?}: must end with '/' (a folder), or be empty"
+            ));
+        }
         if key_prefix.chars().any(char::is_control) {
             problems.push(format!(
                 "key-prefix {key_prefix:?}: contains a control character"
@@ -257,10 +265,10 @@ impl Config {
 
         let s3_timeout = match raw("s3-timeout") {
             Some(s) => match s.trim().parse::<f64>() {
-                Ok(secs) if (0.1..=25.0).contains(&secs) => Duration::from_secs_f64(secs),
+                Ok(secs) if (0.1..=20.0).contains(&secs) => Duration::from_secs_f64(secs),
                 _ => {
                     problems.push(format!(
-                        "s3-timeout {s:?}: expected seconds between 0.1 and 25"
+                        "s3-timeout {s:?}: expected seconds between 0.1 and 20 (the function has 25 s)"
                     ));
                     Duration::from_secs(10)
                 }
@@ -425,7 +433,8 @@ mod tests {
             ("key-prefix", "/abs"),
         ])
         .expect_err("invalid");
-        assert_eq!(err.problems.len(), 8, "{err}");
+        // "/abs" breaks two rules: a leading '/' and no trailing '/'.
+        assert_eq!(err.problems.len(), 9, "{err}");
         let text = err.to_string();
         for needle in [
             "Bad_Bucket",
@@ -483,6 +492,26 @@ mod tests {
         );
         let too_big = (MAX_INLINE_LIMIT + 1).to_string();
         assert!(from(&[("bucket", "images"), ("inline-limit", too_big.as_str())]).is_err());
+    }
+
+    #[test]
+    fn key_prefix_is_a_folder() {
+        for (prefix, ok) in [
+            ("", true),
+            ("public/", true),
+            ("a/b/", true),
+            ("public", false),
+            ("/x/", false),
+        ] {
+            let got = from(&[("bucket", "images"), ("key-prefix", prefix)]);
+            assert_eq!(got.is_ok(), ok, "prefix {prefix:?}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn s3_timeout_fits_inside_the_function_timeout() {
+        assert!(from(&[("bucket", "images"), ("s3-timeout", "20")]).is_ok());
+        assert!(from(&[("bucket", "images"), ("s3-timeout", "21")]).is_err());
     }
 
     #[test]

@@ -43,7 +43,16 @@ impl App {
     pub async fn handle_event(&self, event: ProxyEvent) -> ProxyResponse {
         let started = Instant::now();
         let req = Request::from_event(event, self.config.key_prefix.len());
-        let reply = self.handle(&req).await;
+        // One deadline for the whole request, however many S3 calls it
+        // makes: the answer is a 504 JSON well before API Gateway's 29 s.
+        let budget = self.config.s3_timeout + std::time::Duration::from_millis(1500);
+        let reply = match tokio::time::timeout(budget, self.handle(&req)).await {
+            Ok(reply) => reply,
+            Err(_) => Reply::Error(Error::Upstream {
+                kind: crate::error::UpstreamKind::Timeout,
+                detail: format!("the request took longer than {budget:?}"),
+            }),
+        };
         let (bytes, detail) = match &reply {
             Reply::Object { body, .. } => (body.as_ref().map_or(0, Vec::len), None),
             Reply::Error(Error::Upstream { detail, .. }) => (0, Some(detail.clone())),
@@ -53,7 +62,12 @@ impl App {
             Ok(Target::Object(k) | Target::Listing(k)) => k.as_str(),
             Err(_) => "",
         };
-        let response = render(reply, &self.config, &req.request_id);
+        let mut response = render(reply, &self.config, &req.request_id);
+        if req.method == Method::Head {
+            // A HEAD answer has the GET headers and never a body.
+            response.body = None;
+            response.is_base64_encoded = false;
+        }
         let status = response.status_code;
         let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         if let Some(detail) = detail {
@@ -125,6 +139,11 @@ impl App {
                 {
                     Verdict::NotModified => Ok(Reply::NotModified { meta }),
                     Verdict::PreconditionFailed => Err(Error::PreconditionFailed),
+                    // HEAD answers what GET would: a redirect (or 413) for an
+                    // object over the inline limit.
+                    Verdict::Proceed if meta.size > self.config.inline_limit => {
+                        self.too_large(req, &key, meta.size).await
+                    }
                     Verdict::Proceed => Ok(Reply::Object {
                         key,
                         meta,
@@ -173,10 +192,26 @@ impl App {
             Ok(o) => o,
             Err(StoreError::NotModified(meta)) => return Ok(Reply::NotModified { meta: *meta }),
             Err(StoreError::RangeNotSatisfiable) => {
-                // Only the size is missing for the 416's Content-Range.
+                // The validators and If-Range come before the range (RFC
+                // 9110 §13.2.2): decide them on the object's metadata.
                 let meta = self.store.head(&key, &Conditions::default()).await;
-                let size = meta.map_err(|e| self.store_error(req, e))?.size;
-                return Err(Error::RangeNotSatisfiable { size });
+                let meta = meta.map_err(|e| self.store_error(req, e))?;
+                match cond.evaluate(meta.etag.as_deref(), meta.last_modified) {
+                    Verdict::NotModified => return Ok(Reply::NotModified { meta }),
+                    Verdict::PreconditionFailed => return Err(Error::PreconditionFailed),
+                    Verdict::Proceed => {}
+                }
+                if cond
+                    .effective_range(meta.etag.as_deref(), meta.last_modified)
+                    .is_some()
+                {
+                    return Err(Error::RangeNotSatisfiable { size: meta.size });
+                }
+                // If-Range did not match: the whole object.
+                self.store
+                    .open(&key, &Conditions::default(), None)
+                    .await
+                    .map_err(|e| self.store_error(req, e))?
             }
             Err(e) => return Err(self.store_error(req, e)),
         };
@@ -212,20 +247,7 @@ impl App {
         if sent > self.config.inline_limit
             || (local_span.is_some() && size > self.config.inline_limit)
         {
-            return match self.config.large_objects {
-                LargeObjects::Reject => Err(Error::TooLarge {
-                    size: sent,
-                    limit: self.config.inline_limit,
-                }),
-                LargeObjects::Redirect => {
-                    let location = self
-                        .store
-                        .presign_get(&key, self.config.presign_ttl)
-                        .await
-                        .map_err(|e| self.store_error(req, e))?;
-                    Ok(Reply::Redirect { location })
-                }
-            };
+            return self.too_large(req, &key, sent).await;
         }
         let part = opened.part;
         let meta = opened.meta.clone();
@@ -248,6 +270,25 @@ impl App {
             body: Some(body),
             part,
         })
+    }
+
+    /// An object (or part) over the inline limit: a redirect to a presigned
+    /// GET, or 413 when large objects are rejected.
+    async fn too_large(&self, req: &Request, key: &str, size: u64) -> Result<Reply, Error> {
+        match self.config.large_objects {
+            LargeObjects::Reject => Err(Error::TooLarge {
+                size,
+                limit: self.config.inline_limit,
+            }),
+            LargeObjects::Redirect => {
+                let location = self
+                    .store
+                    .presign_get(key, self.config.presign_ttl)
+                    .await
+                    .map_err(|e| self.store_error(req, e))?;
+                Ok(Reply::Redirect { location })
+            }
+        }
     }
 
     /// `GET /presign/{key}?method=GET|PUT|DELETE[&contentLength=N][&contentType=T]`:

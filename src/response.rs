@@ -17,7 +17,8 @@ use crate::config::{Config, is_header_value};
 use crate::error::Error;
 use crate::storage::{ListPage, ObjectMeta, Part, Presigned};
 
-/// A served SVG cannot run script or load anything: it is shown as an image.
+/// Sent with every object: a served SVG (or HTML, or XML) cannot run script
+/// or load anything; it is shown as a sandboxed document.
 pub const SVG_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
 /// What the handler decided; turned into a [`ProxyResponse`] by [`render`].
@@ -131,9 +132,10 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             part,
         } => {
             let content_type = content_type(&meta, &key);
-            if content_type.starts_with("image/svg+xml") {
-                add("Content-Security-Policy", SVG_CSP.to_string());
-            }
+            // Any object opened as a page (SVG, HTML, XML uploaded by anyone
+            // with a key) gets no script and no origin; images embedded
+            // with <img> are unaffected by CSP.
+            add("Content-Security-Policy", SVG_CSP.to_string());
             add("Content-Type", content_type);
             match part {
                 Some(p) => {

@@ -16,8 +16,14 @@ pub fn init() {
             std::env::var("AWS_LAMBDA_LOG_LEVEL")
                 .ok()
                 .map(|l| format!("warn,s3gate={}", l.to_ascii_lowercase()))
+        }) // lambda_runtime logs whole events at trace level, headers and
+        // API keys included: never below info, whatever is asked.
+        .and_then(|f| {
+            EnvFilter::try_new(format!(
+                "{f},lambda_runtime=info,lambda_runtime_api_client=info"
+            ))
+            .ok()
         })
-        .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("warn,s3gate=info"));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt()

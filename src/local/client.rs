@@ -263,25 +263,44 @@ impl Remote {
             }
             s => return Err(fail(format!("S3 answered {s} to the upload"))),
         }
-        // The size check: what the API now serves at the key.
-        let head = self
-            .http
-            .head(format!("{}{}", self.base, encode_key(key)))
-            .header("x-api-key", &self.api_key)
-            .send()
-            .await
-            .map_err(|e| fail(format!("cannot reach the API to check the upload: {e}")))?;
-        let stored = head
-            .headers()
-            .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if head.status() != 200 || stored != Some(size) {
+        // The size check: ask the store itself (a one-byte ranged GET on a
+        // fresh presigned URL), whatever the object's size.
+        let stored = self.stored_size(key).await?;
+        if stored != size {
             return Err(fail(format!(
-                "upload check failed: the API reports {stored:?} bytes at {key:?}, the file has {size}"
+                "upload check failed: the store holds {stored} bytes at {key:?}, the file has {size}"
             )));
         }
         Ok(size)
+    }
+}
+
+impl Remote {
+    /// The object's size as the store reports it: `Content-Range: bytes
+    /// 0-0/SIZE` on a 206, `bytes */0` on the 416 an empty object gets.
+    async fn stored_size(&self, key: &str) -> Result<u64, CliError> {
+        let p = self.presign(key, "GET", &[]).await?;
+        let mut req = self.http.get(&p.url).header("range", "bytes=0-0");
+        for (k, v) in &p.headers {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| fail(format!("cannot reach S3 to check the upload: {e}")))?;
+        let range = resp
+            .headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let length = resp.content_length();
+        match resp.status().as_u16() {
+            206 | 416 => range
+                .and_then(|r| r.rsplit('/').next().and_then(|n| n.parse().ok()))
+                .ok_or_else(|| fail("upload check failed: the store sent no Content-Range")),
+            200 => length.ok_or_else(|| fail("upload check failed: the store sent no length")),
+            s => Err(fail(format!("upload check failed: the store answered {s}"))),
+        }
     }
 }
 

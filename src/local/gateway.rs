@@ -33,6 +33,8 @@ pub const DEV_RATE_LIMIT: f64 = 10.0;
 pub const DEV_BURST_LIMIT: u32 = 20;
 pub const DEV_QUOTA_LIMIT: u64 = 10_000;
 pub const DEV_QUOTA_PERIOD: QuotaPeriod = QuotaPeriod::Day;
+/// API Gateway's integration timeout.
+pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 /// API Gateway's payload limit for a request.
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
 
@@ -221,7 +223,12 @@ impl Gateway {
                 let (socket, peer) = tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok(conn) => conn,
-                        Err(_) => continue,
+                        // Out of file descriptors or similar: back off
+                        // rather than spin.
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
                     },
                     _ = stopped.changed() => break,
                 };
@@ -343,7 +350,9 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         }
         Some(key)
     };
-    let proxy = match rest.as_deref().map(decode_path) {
+    // decode_path drops one leading '/', so `/dev//a.png` keeps its
+    // empty segment (and is refused) rather than becoming `a.png`.
+    let proxy = match rest.as_deref().map(|r| decode_path(&format!("/{r}"))) {
         None => None,
         Some(Ok(p)) => Some(p),
         Some(Err(_)) => {
@@ -380,7 +389,19 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     // The event crosses the same JSON boundary it crosses in Lambda.
     let event_json = event.to_string();
     let response_json = match serde_json::from_str::<ProxyEvent>(&event_json) {
-        Ok(ev) => serde_json::to_string(&shared.app.handle_event(ev).await).ok(),
+        Ok(ev) => {
+            match tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.handle_event(ev)).await {
+                Ok(resp) => serde_json::to_string(&resp).ok(),
+                Err(_) => {
+                    return gateway_error(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "Endpoint request timed out",
+                        "IntegrationTimeout",
+                        &request_id,
+                    );
+                }
+            }
+        }
         Err(_) => None,
     };
     match response_json.and_then(|j| to_http(&j, parts.method == hyper::Method::HEAD).ok()) {

@@ -79,7 +79,10 @@ impl EmbeddedStore {
                 let socket = tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok((socket, _)) => socket,
-                        Err(_) => continue,
+                        Err(_) => {
+                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                            continue;
+                        }
                     },
                     _ = stopped.changed() => return,
                 };

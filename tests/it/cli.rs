@@ -97,6 +97,28 @@ fn invoke_against_another_endpoint_and_bucket() {
 }
 
 #[test]
+fn boolean_settings_take_the_bare_flag() {
+    for flag in [
+        "--force-path-style",
+        "--allow-list",
+        "--allow-write=false",
+        "--require-api-key=true",
+    ] {
+        let out = s3gate(&["invoke", "events/get-object.json", flag], &[]);
+        assert!(
+            out.status.success(),
+            "{flag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = s3gate(&["invoke", "events/list.json", "--allow-list"], &[]);
+    assert!(
+        wire_from_json(&String::from_utf8_lossy(&out.stdout)).status == 200,
+        "bare --allow-list turns listing on"
+    );
+}
+
+#[test]
 fn bad_settings_are_all_reported_and_exit_2() {
     let out = s3gate(
         &[

@@ -127,6 +127,9 @@ async fn head_and_errors_through_the_gateway() {
     // URL parsers resolve `..` (even as %2E%2E) before sending; a raw request does not.
     let raw = raw_get(&gw.base, "a/../../secret.png").await;
     assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
+    // An empty first segment is refused, not normalised away.
+    let raw = raw_get(&gw.base, "/icons/logo.png").await;
+    assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
     let resp = c
         .get(format!("{}bad%zz.png", gw.base))
         .header("x-api-key", KEY)

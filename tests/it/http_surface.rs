@@ -136,6 +136,32 @@ async fn ranges_answer_206_and_416() {
     )
     .await;
     assert_eq!((got.status, got.body.len()), (200, n));
+    // A stale If-Range wins over an unsatisfiable range: the whole object
+    // (RFC 9110 §13.1.5), and so do the validators.
+    let got = get_with(
+        &fx,
+        "GET",
+        JPEG,
+        &[("Range", "bytes=99999-"), ("If-Range", "\"stale\"")],
+    )
+    .await;
+    assert_eq!((got.status, got.body.len()), (200, n), "{got:?}");
+    let got = get_with(
+        &fx,
+        "GET",
+        JPEG,
+        &[("Range", "bytes=99999-"), ("If-None-Match", etag.as_str())],
+    )
+    .await;
+    assert_eq!(got.status, 304, "{got:?}");
+    let got = get_with(
+        &fx,
+        "GET",
+        JPEG,
+        &[("Range", "bytes=99999-"), ("If-Match", "\"other\"")],
+    )
+    .await;
+    assert_eq!(got.status, 412, "{got:?}");
 }
 
 #[tokio::test]
@@ -186,10 +212,17 @@ async fn listing_with_folders_and_continuation() {
     let mut root = event("GET", "x");
     root["pathParameters"] = serde_json::Value::Null;
     root["path"] = "/".into();
-    let v = fx.run(root).await.json();
+    let v = fx.run(root.clone()).await.json();
     assert_eq!(
         v["folders"],
         serde_json::json!(["icons/", "partnerimages/", "photos/"])
+    );
+    root["httpMethod"] = "HEAD".into();
+    let head = fx.run(root).await;
+    assert_eq!(
+        (head.status, head.body.len()),
+        (200, 0),
+        "HEAD of a listing has no body"
     );
 
     // Pages of one, followed to the end.
