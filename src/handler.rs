@@ -66,7 +66,6 @@ impl App {
         if req.method == Method::Head {
             // A HEAD answer has the GET headers and never a body.
             response.body = None;
-            response.is_base64_encoded = false;
         }
         let status = response.status_code;
         let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;

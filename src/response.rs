@@ -57,15 +57,24 @@ pub enum Reply {
     Error(Error),
 }
 
-/// The Lambda proxy response API Gateway expects. Serialized with both
+/// A response body: text (JSON, sent as is) or bytes (sent as base64 with
+/// `isBase64Encoded: true`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// The Lambda proxy response API Gateway expects. Written with both
 /// `headers` and `multiValueHeaders` (as lambda_http does) so that API
 /// Gateway, `sam local` and the local gateway all read it the same way.
+/// Binary bodies stay bytes until [`ProxyResponse::to_json`] writes their
+/// base64 straight into the response JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyResponse {
     pub status_code: u16,
     pub headers: Vec<(String, String)>,
-    pub body: Option<String>,
-    pub is_base64_encoded: bool,
+    pub body: Option<Body>,
 }
 
 impl ProxyResponse {
@@ -76,46 +85,99 @@ impl ProxyResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The body bytes as the client receives them (base64 decoded).
-    pub fn body_bytes(&self) -> Result<Vec<u8>, base64::DecodeError> {
-        match (&self.body, self.is_base64_encoded) {
-            (None, _) => Ok(Vec::new()),
-            (Some(b), true) => base64::engine::general_purpose::STANDARD.decode(b),
-            (Some(b), false) => Ok(b.as_bytes().to_vec()),
+    pub fn is_base64_encoded(&self) -> bool {
+        matches!(self.body, Some(Body::Binary(_)))
+    }
+
+    /// The body bytes as the client receives them.
+    pub fn body_bytes(&self) -> &[u8] {
+        match &self.body {
+            None => &[],
+            Some(Body::Text(t)) => t.as_bytes(),
+            Some(Body::Binary(b)) => b,
         }
+    }
+
+    /// The response JSON, written once into a buffer of the exact size:
+    /// base64 goes straight into it, with no intermediate string and no
+    /// escaping pass over megabytes that cannot need escaping.
+    pub fn to_json(&self) -> String {
+        let single = serde_json::to_string(&Single(&self.headers)).unwrap_or_else(|_| "{}".into());
+        let multi = serde_json::to_string(&Multi(&self.headers)).unwrap_or_else(|_| "{}".into());
+        let text = match &self.body {
+            Some(Body::Text(t)) => Some(serde_json::to_string(t).unwrap_or_else(|_| "\"\"".into())),
+            _ => None,
+        };
+        let body_len = match (&self.body, &text) {
+            (Some(Body::Binary(b)), _) => b.len().div_ceil(3) * 4 + 2,
+            (_, Some(t)) => t.len(),
+            _ => 0,
+        };
+        let mut out = String::with_capacity(96 + single.len() + multi.len() + body_len);
+        out.push_str("{\"statusCode\":");
+        out.push_str(&self.status_code.to_string());
+        out.push_str(",\"headers\":");
+        out.push_str(&single);
+        out.push_str(",\"multiValueHeaders\":");
+        out.push_str(&multi);
+        match (&self.body, text) {
+            (Some(Body::Binary(bytes)), _) => {
+                out.push_str(",\"body\":\"");
+                base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut out);
+                out.push('"');
+            }
+            (_, Some(t)) => {
+                out.push_str(",\"body\":");
+                out.push_str(&t);
+            }
+            _ => {}
+        }
+        out.push_str(",\"isBase64Encoded\":");
+        out.push_str(if self.is_base64_encoded() {
+            "true}"
+        } else {
+            "false}"
+        });
+        out
     }
 }
 
+struct Single<'a>(&'a [(String, String)]);
+impl Serialize for Single<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+struct Multi<'a>(&'a [(String, String)]);
+impl Serialize for Multi<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, &[v])?;
+        }
+        m.end()
+    }
+}
+
+/// The same JSON as [`ProxyResponse::to_json`], through serde (slower for
+/// large bodies; the function and the local gateway use `to_json`).
 impl Serialize for ProxyResponse {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        struct Single<'a>(&'a [(String, String)]);
-        impl Serialize for Single<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                for (k, v) in self.0 {
-                    m.serialize_entry(k, v)?;
-                }
-                m.end()
-            }
-        }
-        struct Multi<'a>(&'a [(String, String)]);
-        impl Serialize for Multi<'_> {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(self.0.len()))?;
-                for (k, v) in self.0 {
-                    m.serialize_entry(k, &[v])?;
-                }
-                m.end()
-            }
-        }
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("statusCode", &self.status_code)?;
         m.serialize_entry("headers", &Single(&self.headers))?;
         m.serialize_entry("multiValueHeaders", &Multi(&self.headers))?;
-        if let Some(body) = &self.body {
-            m.serialize_entry("body", body)?;
+        match &self.body {
+            Some(Body::Text(t)) => m.serialize_entry("body", t)?,
+            Some(Body::Binary(b)) => m.serialize_entry("body", &base64_of(b))?,
+            None => {}
         }
-        m.serialize_entry("isBase64Encoded", &self.is_base64_encoded)?;
+        m.serialize_entry("isBase64Encoded", &self.is_base64_encoded())?;
         m.end()
     }
 }
@@ -124,7 +186,7 @@ impl Serialize for ProxyResponse {
 pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse {
     let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
     let mut add = |k: &str, v: String| headers.push((k.to_string(), v));
-    let (status_code, body, is_base64_encoded) = match reply {
+    let (status_code, body) = match reply {
         Reply::Object {
             key,
             meta,
@@ -158,19 +220,19 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             add("X-Content-Type-Options", "nosniff".to_string());
             let status = if part.is_some() { 206 } else { 200 };
             match body {
-                Some(bytes) => (status, Some(base64_of(&bytes)), true),
-                None => (status, None, false),
+                Some(bytes) => (status, Some(Body::Binary(bytes))),
+                None => (status, None),
             }
         }
         Reply::NotModified { meta } => {
             validators_and_caching(&mut add, &meta, config);
-            (304, None, false)
+            (304, None)
         }
         Reply::Listing { folder, page } => {
             add("Content-Type", "application/json".to_string());
             add("Cache-Control", "no-cache".to_string());
             add("X-Content-Type-Options", "nosniff".to_string());
-            (200, Some(listing_body(&folder, &page)), false)
+            (200, Some(Body::Text(listing_body(&folder, &page))))
         }
         Reply::Presigned {
             presigned,
@@ -179,7 +241,10 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             add("Content-Type", "application/json".to_string());
             add("Cache-Control", "no-store".to_string());
             add("X-Content-Type-Options", "nosniff".to_string());
-            (200, Some(presigned_body(&presigned, expires_at)), false)
+            (
+                200,
+                Some(Body::Text(presigned_body(&presigned, expires_at))),
+            )
         }
         Reply::Options { allow } => {
             add("Allow", allow.clone());
@@ -193,7 +258,7 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
                 add("Access-Control-Max-Age", "600".to_string());
             }
             add("Content-Type", "text/plain; charset=utf-8".to_string());
-            (204, None, false)
+            (204, None)
         }
         Reply::Redirect { location } => {
             let location_for_body = location.clone();
@@ -206,7 +271,7 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
                 "location": location_for_body,
                 "requestId": request_id,
             });
-            (307, Some(body.to_string()), false)
+            (307, Some(Body::Text(body.to_string())))
         }
         Reply::Error(err) => {
             match &err {
@@ -223,7 +288,7 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             add("Content-Type", "application/json".to_string());
             add("Cache-Control", "no-store".to_string());
             add("X-Content-Type-Options", "nosniff".to_string());
-            (err.status(), Some(error_body(&err, request_id)), false)
+            (err.status(), Some(Body::Text(error_body(&err, request_id))))
         }
     };
     if let Some(origin) = &config.cors_origin {
@@ -240,7 +305,6 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
         status_code,
         headers,
         body,
-        is_base64_encoded,
     }
 }
 
@@ -450,23 +514,50 @@ mod tests {
         assert_eq!(r.header("content-disposition"), None);
         assert_eq!(r.header("content-security-policy"), Some(SVG_CSP));
         assert_eq!(r.header("etag"), Some("\"abc\""));
-        assert!(r.is_base64_encoded);
-        assert_eq!(r.body_bytes().expect("base64"), b"<svg/>");
+        assert!(r.is_base64_encoded());
+        assert_eq!(r.body_bytes(), b"<svg/>");
     }
 
     #[test]
     fn serializes_like_api_gateway_expects() {
-        let r = ProxyResponse {
+        let png = ProxyResponse {
             status_code: 200,
-            headers: vec![("Content-Type".into(), "image/png".into())],
-            body: Some("AAE=".into()),
-            is_base64_encoded: true,
+            headers: vec![
+                ("Content-Type".into(), "image/png".into()),
+                ("ETag".into(), "\"a\\\"b\"".into()),
+            ],
+            body: Some(Body::Binary(vec![0, 1])),
         };
-        let v: serde_json::Value = serde_json::to_value(&r).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&png.to_json()).expect("to_json is JSON");
         assert_eq!(
             v,
-            serde_json::json!({"statusCode": 200, "headers": {"Content-Type": "image/png"},
-                "multiValueHeaders": {"Content-Type": ["image/png"]}, "body": "AAE=", "isBase64Encoded": true})
+            serde_json::json!({"statusCode": 200, "headers": {"Content-Type": "image/png", "ETag": "\"a\\\"b\""},
+                "multiValueHeaders": {"Content-Type": ["image/png"], "ETag": ["\"a\\\"b\""]}, "body": "AAE=",
+                "isBase64Encoded": true})
         );
+        // The fast writer and serde agree, byte for byte, for every body kind
+        // and sizes around base64's padding.
+        for body in [
+            None,
+            Some(Body::Text("{\"message\":\"é\\n\u{1}\"}".into())),
+            Some(Body::Binary(Vec::new())),
+            Some(Body::Binary(vec![255])),
+            Some(Body::Binary(vec![1, 2])),
+            Some(Body::Binary((0..=255).collect())),
+        ] {
+            let r = ProxyResponse {
+                status_code: 404,
+                headers: png.headers.clone(),
+                body,
+            };
+            let fast = r.to_json();
+            assert_eq!(fast, serde_json::to_string(&r).expect("serde"), "{r:?}");
+            assert!(
+                fast.capacity() <= fast.len() + 128,
+                "buffer grew: {} for {}",
+                fast.capacity(),
+                fast.len()
+            );
+        }
     }
 }

@@ -411,8 +411,7 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     })?;
     let backend = Backend::from_matches(m).await?;
     let response = backend.app.handle_event(event).await;
-    let json = serde_json::to_string(&response)
-        .map_err(|e| CliError::Input(format!("serializing the response: {e}")))?;
+    let json = response.to_json();
     println!("{json}");
     Ok(())
 }

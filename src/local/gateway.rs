@@ -391,7 +391,7 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
     let response_json = match serde_json::from_str::<ProxyEvent>(&event_json) {
         Ok(ev) => {
             match tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.handle_event(ev)).await {
-                Ok(resp) => serde_json::to_string(&resp).ok(),
+                Ok(resp) => Some(resp.to_json()),
                 Err(_) => {
                     return gateway_error(
                         StatusCode::GATEWAY_TIMEOUT,
