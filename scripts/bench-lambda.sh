@@ -21,4 +21,6 @@ cargo build --release --quiet --no-default-features --bin s3gate-lambda
 bootstrap=$CARGO_TARGET_DIR/release/s3gate-lambda
 ls -l "$bootstrap"
 cd "$work"
-A_LABEL=s3gate A_CMD="S3GATE_BUCKET=images $bootstrap" RUST_BOOTSTRAP=$bootstrap ./compare.sh "$@"
+# The same glibc malloc settings as template.yaml gives the function.
+malloc="MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=67108864"
+A_LABEL=s3gate A_CMD="S3GATE_BUCKET=images $malloc $bootstrap" RUST_BOOTSTRAP=$bootstrap ./compare.sh "$@"
