@@ -154,9 +154,15 @@ impl App {
             (Method::Put | Method::Delete, Target::Object(key)) if self.config.allow_write => {
                 let ttl = self.config.presign_ttl;
                 let location = if req.method == Method::Put {
-                    self.store.presign_put(&key, ttl).await
+                    self.store
+                        .presigned("PUT", &key, ttl, None, None)
+                        .await
+                        .map(|p| p.url)
                 } else {
-                    self.store.presign_delete(&key, ttl).await
+                    self.store
+                        .presigned("DELETE", &key, ttl, None, None)
+                        .await
+                        .map(|p| p.url)
                 };
                 Ok(Reply::Redirect {
                     location: location.map_err(|e| self.store_error(req, e))?,
@@ -282,8 +288,9 @@ impl App {
             LargeObjects::Redirect => {
                 let location = self
                     .store
-                    .presign_get(key, self.config.presign_ttl)
+                    .presigned("GET", key, self.config.presign_ttl, None, None)
                     .await
+                    .map(|p| p.url)
                     .map_err(|e| self.store_error(req, e))?;
                 Ok(Reply::Redirect { location })
             }

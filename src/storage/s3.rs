@@ -237,20 +237,6 @@ impl S3Store {
         })
     }
 
-    /// A presigned GET URL for `key`, valid for `ttl`. Signing is local: no
-    /// call to S3.
-    pub async fn presign_get(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
-        let req = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.s3_key(key))
-            .presigned(presigning(ttl)?)
-            .await
-            .map_err(classify)?;
-        Ok(req.uri().to_string())
-    }
-
     /// A presigned URL for GET, PUT or DELETE and the headers the client
     /// must send with it. A PUT signs `Content-Length` and `Content-Type`
     /// when given. Signing is local.
@@ -299,31 +285,6 @@ impl S3Store {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         })
-    }
-
-    /// Presigned PUT and DELETE URLs; signing is local.
-    pub async fn presign_put(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
-        let req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.s3_key(key))
-            .presigned(presigning(ttl)?)
-            .await
-            .map_err(classify)?;
-        Ok(req.uri().to_string())
-    }
-
-    pub async fn presign_delete(&self, key: &str, ttl: Duration) -> Result<String, StoreError> {
-        let req = self
-            .client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(self.s3_key(key))
-            .presigned(presigning(ttl)?)
-            .await
-            .map_err(classify)?;
-        Ok(req.uri().to_string())
     }
 
     /// The SDK's operation timeout ends when the response headers arrive;
