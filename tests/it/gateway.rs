@@ -223,6 +223,27 @@ async fn api_keys_are_enforced_with_api_gateways_answer() {
     }
 }
 
+/// Sends `n` GETs with `key` and returns their statuses; every 429 must
+/// carry API Gateway's `message`.
+async fn statuses(c: &reqwest::Client, url: &str, key: &str, n: usize, message: &str) -> Vec<u16> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let resp = c
+            .get(url)
+            .header("x-api-key", key)
+            .send()
+            .await
+            .expect("GET");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("text");
+        if status == 429 {
+            assert_eq!(text, format!(r#"{{"message":"{message}"}}"#));
+        }
+        out.push(status);
+    }
+    out
+}
+
 #[tokio::test]
 async fn throttle_answers_429_too_many_requests() {
     let gw = start(|g| {
@@ -232,31 +253,14 @@ async fn throttle_answers_429_too_many_requests() {
     .await;
     let c = client();
     let url = format!("{}icons/logo.svg", gw.base);
-    let mut statuses = Vec::new();
-    for _ in 0..5 {
-        let resp = c
-            .get(&url)
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .expect("GET");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("text");
-        if status == 429 {
-            assert_eq!(text, r#"{"message":"Too Many Requests"}"#);
-        }
-        statuses.push(status);
-    }
-    assert_eq!(statuses, [200, 200, 200, 429, 429]);
+    assert_eq!(
+        statuses(&c, &url, KEY, 5, "Too Many Requests").await,
+        [200, 200, 200, 429, 429]
+    );
     // Buckets are per key.
     assert_eq!(
-        c.get(&url)
-            .header("x-api-key", OTHER_KEY)
-            .send()
-            .await
-            .expect("GET")
-            .status(),
-        200
+        statuses(&c, &url, OTHER_KEY, 1, "Too Many Requests").await,
+        [200]
     );
 }
 
@@ -269,32 +273,13 @@ async fn quota_answers_429_limit_exceeded() {
     .await;
     let c = client();
     let url = format!("{}icons/logo.svg", gw.base);
-    let mut statuses = Vec::new();
-    for _ in 0..4 {
-        let resp = c
-            .get(&url)
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .expect("GET");
-        let status = resp.status().as_u16();
-        if status == 429 {
-            assert_eq!(
-                resp.text().await.expect("text"),
-                r#"{"message":"Limit Exceeded"}"#
-            );
-        }
-        statuses.push(status);
-    }
-    assert_eq!(statuses, [200, 200, 429, 429]);
     assert_eq!(
-        c.get(&url)
-            .header("x-api-key", OTHER_KEY)
-            .send()
-            .await
-            .expect("GET")
-            .status(),
-        200
+        statuses(&c, &url, KEY, 4, "Limit Exceeded").await,
+        [200, 200, 429, 429]
+    );
+    assert_eq!(
+        statuses(&c, &url, OTHER_KEY, 1, "Limit Exceeded").await,
+        [200]
     );
 }
 
