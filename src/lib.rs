@@ -9,6 +9,7 @@ pub mod error;
 pub mod handler;
 pub mod request;
 pub mod response;
+pub mod runtime;
 pub mod storage;
 pub mod telemetry;
 

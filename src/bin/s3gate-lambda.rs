@@ -1,31 +1,33 @@
 //! The Lambda function (`bootstrap`): configuration and one S3 client at
-//! init, then one API Gateway REST proxy event per invoke. Invalid settings
-//! stop the function at init with every problem listed.
+//! init, then one API Gateway REST proxy event per invoke, through the
+//! Runtime API loop in `s3gate::runtime`. Invalid settings stop the function
+//! at init with every problem listed (reported on `/init/error` too).
 
-use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
-use s3gate::{App, ProxyEvent};
-use serde_json::value::RawValue;
+use s3gate::App;
+use s3gate::runtime::{self, RuntimeApi};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_runtime::Error> {
+async fn main() {
     s3gate::telemetry::init();
+    let api = match RuntimeApi::from_env() {
+        Ok(api) => api,
+        Err(err) => {
+            eprintln!("s3gate-lambda: {err}");
+            std::process::exit(2);
+        }
+    };
     let app = match App::from_env().await {
         Ok(app) => app,
         Err(err) => {
             tracing::error!("{err}");
             eprintln!("s3gate-lambda: {err}");
+            let _ = api.init_failed(&err.to_string()).await;
             std::process::exit(2);
         }
     };
-    let app = &app;
-    // The response JSON is written once by `to_json` (base64 straight into
-    // an exact-size buffer) and handed over as raw JSON, so serde_json does
-    // not escape-scan megabytes of base64 again.
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ProxyEvent>| async move {
-            let json = app.handle_event(event.payload).await.to_json();
-            Ok::<Box<RawValue>, lambda_runtime::Error>(RawValue::from_string(json)?)
-        },
-    ))
-    .await
+    if let Err(err) = runtime::run(&api, &app).await {
+        tracing::error!("Runtime API: {err}");
+        eprintln!("s3gate-lambda: Runtime API: {err}");
+        std::process::exit(1);
+    }
 }

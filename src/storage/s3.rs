@@ -9,7 +9,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::config::{
+    RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
+};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
@@ -120,6 +122,10 @@ impl S3Store {
             // also keeps CRC work off the hot path.
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            // A stalled body is caught by the request's own deadline
+            // (`Opened::read`); the SDK's throughput check would read the
+            // clock on every body chunk of every download.
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .build();
         S3Store {
             client: Client::from_conf(s3),
@@ -150,6 +156,7 @@ impl S3Store {
             .key(self.s3_key(key));
         let call = with_validators!(request, conditions).send();
         let out = self.bounded(call).await?.map_err(classify)?;
+        declared_length(out.content_length)?;
         Ok(object_meta!(out))
     }
 
@@ -174,10 +181,17 @@ impl S3Store {
         let started = tokio::time::Instant::now();
         let out = self.bounded(call).await?.map_err(classify)?;
         let part = out.content_range.as_deref().and_then(Part::parse);
-        let length = out
-            .content_length
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0);
+        let length = declared_length(out.content_length)?;
+        if let Some(p) = part
+            && p.len() != length
+        {
+            return Err(StoreError::Unavailable(format!(
+                "a {length}-byte body for the {}-byte part {}-{}",
+                p.len(),
+                p.start,
+                p.end
+            )));
+        }
         let mut meta = object_meta!(out);
         // The object's size, not the part's.
         meta.size = part.map_or(length, |p| p.total);
@@ -367,6 +381,15 @@ fn meta_from_headers(raw: &HttpResponse) -> ObjectMeta {
         content_type: h("content-type"),
         ..ObjectMeta::default()
     }
+}
+
+/// S3 always sends `Content-Length`. Without it a body cut short cannot be
+/// told from a whole one (it would be served as a short 200), and a HEAD
+/// would report a size of 0.
+fn declared_length(content_length: Option<i64>) -> Result<u64, StoreError> {
+    content_length
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| StoreError::Unavailable("an answer without a valid Content-Length".into()))
 }
 
 fn to_system_time(t: DateTime) -> Option<SystemTime> {

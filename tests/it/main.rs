@@ -10,4 +10,5 @@ mod gateway;
 mod http_surface;
 mod objects;
 mod presign;
+mod runtime;
 mod support;

@@ -1,0 +1,173 @@
+//! The function binary as Lambda runs it: a real `s3gate-lambda` process
+//! against a small Runtime API server (hyper, in the test) and the embedded
+//! store. Checks the response it posts, the `/error` report for an event
+//! that is not an API Gateway event, and `/init/error` for a bad setting.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use s3gate::local::EmbeddedStore;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::support::{load_event, repo, sample, wire_from_json};
+
+/// Hands out `events` in order on `/next` (then holds the call open, as
+/// Lambda does between invokes) and reports every POST as (path, body).
+struct RuntimeApi {
+    addr: SocketAddr,
+    posts: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+async fn runtime_api(events: Vec<String>) -> RuntimeApi {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, posts) = mpsc::unbounded_channel();
+    let queue = Arc::new(Mutex::new(events.into_iter().enumerate()));
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let (tx, queue) = (tx.clone(), queue.clone());
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let (tx, queue) = (tx.clone(), queue.clone());
+                async move {
+                    let path = req.uri().path().to_string();
+                    if path == "/2018-06-01/runtime/invocation/next" {
+                        let next = queue.lock().expect("queue").next();
+                        let Some((n, event)) = next else {
+                            std::future::pending::<()>().await;
+                            unreachable!();
+                        };
+                        return Ok::<_, Infallible>(
+                            Response::builder()
+                                .header("lambda-runtime-aws-request-id", format!("req-{n}"))
+                                .header("lambda-runtime-deadline-ms", "9999999999999")
+                                .body(Full::new(Bytes::from(event)))
+                                .expect("response"),
+                        );
+                    }
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes().to_vec());
+                    let _ = tx.send((path, body.unwrap_or_default()));
+                    Ok(Response::builder()
+                        .status(202)
+                        .body(Full::new(Bytes::from_static(b"{}")))
+                        .expect("response"))
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(socket), service)
+                    .await;
+            });
+        }
+    });
+    RuntimeApi { addr, posts }
+}
+
+fn function(
+    api: SocketAddr,
+    store: &EmbeddedStore,
+    settings: &[(&str, &str)],
+) -> tokio::process::Child {
+    let (id, secret) = store.credentials();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_s3gate-lambda"));
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+        .env("AWS_ENDPOINT_URL", store.endpoint())
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("S3GATE_BUCKET", "images")
+        .kill_on_drop(true);
+    for (k, v) in settings {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("s3gate-lambda starts")
+}
+
+async fn next_post(api: &mut RuntimeApi) -> (String, Vec<u8>) {
+    tokio::time::timeout(Duration::from_secs(20), api.posts.recv())
+        .await
+        .expect("the function posts within 20 s")
+        .expect("a post")
+}
+
+async fn store() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let images = dir.path().join("images/partnerimages/67/28");
+    std::fs::create_dir_all(&images).expect("mkdir");
+    std::fs::copy(
+        repo().join("sample-data/images/partnerimages/67/28/67286576.jpeg"),
+        images.join("67286576.jpeg"),
+    )
+    .expect("copy");
+    let store = EmbeddedStore::start(dir.path(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .await
+        .expect("store");
+    (dir, store)
+}
+
+#[tokio::test]
+async fn the_function_answers_events_and_reports_bad_ones() {
+    let (_dir, store) = store().await;
+    let events = vec![
+        load_event("get-object.json").to_string(),
+        "[1, 2, 3]".to_string(),
+        load_event("not-found.json").to_string(),
+    ];
+    let mut api = runtime_api(events).await;
+    let mut child = function(api.addr, &store, &[]);
+
+    let (path, body) = next_post(&mut api).await;
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-0/response");
+    let wire = wire_from_json(std::str::from_utf8(&body).expect("utf-8"));
+    assert_eq!(wire.status, 200);
+    assert!(wire.base64);
+    assert_eq!(wire.body, sample("partnerimages/67/28/67286576.jpeg"));
+
+    let (path, body) = next_post(&mut api).await;
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-1/error");
+    let report: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
+    assert_eq!(report["errorType"], "InvalidEvent", "{report}");
+
+    // The process goes on after a bad event.
+    let (path, body) = next_post(&mut api).await;
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-2/response");
+    let wire = wire_from_json(std::str::from_utf8(&body).expect("utf-8"));
+    wire.assert_error(404, "NotFound", "missing object through the runtime loop");
+
+    assert!(child.try_wait().expect("wait").is_none(), "still serving");
+    child.kill().await.expect("kill");
+}
+
+#[tokio::test]
+async fn a_bad_setting_is_reported_on_init_error() {
+    let (_dir, store) = store().await;
+    let mut api = runtime_api(vec![]).await;
+    let mut child = function(api.addr, &store, &[("S3GATE_INLINE_LIMIT", "lots")]);
+    let (path, body) = next_post(&mut api).await;
+    assert_eq!(path, "/2018-06-01/runtime/init/error");
+    let report: serde_json::Value = serde_json::from_slice(&body).expect("error JSON");
+    assert!(
+        report["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("inline-limit")),
+        "{report}"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert_eq!(status.code(), Some(2));
+}
