@@ -115,6 +115,11 @@ impl App {
                 "this API requires an API key (x-api-key header)",
             ));
         }
+        if req.bad_base64_body {
+            return Err(Error::BadRequest(
+                "the body is marked isBase64Encoded but is not valid base64".into(),
+            ));
+        }
         let target = req.target.clone().map_err(Error::BadKey)?;
         if let (Method::Get, Target::Object(key) | Target::Listing(key)) = (&req.method, &target)
             && let Some(object) = key.strip_prefix(PRESIGN_ROUTE)

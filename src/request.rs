@@ -106,6 +106,9 @@ pub struct Request {
     /// API Gateway's request id (what callers see as `x-amzn-RequestId`).
     pub request_id: String,
     pub api_key_id: Option<String>,
+    /// The event says `isBase64Encoded: true` and its body is not base64
+    /// (lambda_http's decoder panics on that; s3gate answers 400).
+    pub bad_base64_body: bool,
 }
 
 impl Request {
@@ -139,6 +142,11 @@ impl Request {
             },
         };
         let identity = ctx.identity.unwrap_or_default();
+        let bad_base64_body = event.is_base64_encoded == Some(true)
+            && event.body.as_deref().is_some_and(|b| {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.decode(b).is_err()
+            });
         let conditions = Conditions::from_header(|name| headers.get(name).map(|v| v.join(", ")));
         Request {
             method,
@@ -148,6 +156,7 @@ impl Request {
             conditions,
             request_id: ctx.request_id.unwrap_or_default(),
             api_key_id: identity.api_key_id.filter(|id| !id.is_empty()),
+            bad_base64_body,
         }
     }
 

@@ -104,3 +104,27 @@ async fn folders_are_not_objects() {
         .await
         .assert_error(404, "NotFound", "root with listing off");
 }
+
+/// lambda_http's decoder panics on a body marked `isBase64Encoded` that is
+/// not base64; s3gate never decodes bodies with it and answers 400 before
+/// anything else, for every method, and leaves the store as it was.
+#[tokio::test]
+async fn invalid_base64_bodies_are_a_400() {
+    let fx = Fixture::with(&[("allow-write", "true")]).await;
+    let before = snapshot(fx.dir.path());
+    for method in ["PUT", "GET", "DELETE"] {
+        for body in ["%%%not base64%%%", "abc", "ab=c", "😀"] {
+            let mut ev = event(method, "uploads/x.jpg");
+            ev["body"] = body.into();
+            ev["isBase64Encoded"] = true.into();
+            let wire = fx.run(ev).await;
+            wire.assert_error(400, "BadRequest", &format!("{method} {body:?}"));
+        }
+        // The same body unmarked, or a valid base64 body, goes on as usual.
+        let mut ev = event(method, "uploads/x.jpg");
+        ev["body"] = "aGVsbG8=".into();
+        ev["isBase64Encoded"] = true.into();
+        assert_ne!(fx.run(ev).await.status, 400, "{method} valid base64");
+    }
+    assert_eq!(before, snapshot(fx.dir.path()), "nothing written");
+}

@@ -10,5 +10,6 @@ mod gateway;
 mod http_surface;
 mod objects;
 mod presign;
+mod properties;
 mod runtime;
 mod support;
