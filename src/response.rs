@@ -210,7 +210,7 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
                 None => add("Content-Length", meta.size.to_string()),
             }
             validators_and_caching(&mut add, &meta, config);
-            if let Some(v) = meta.content_disposition.filter(|v| is_header_value(v)) {
+            if let Some(v) = meta.content_disposition.filter(|v| is_disposition(v)) {
                 add("Content-Disposition", v);
             }
             if let Some(v) = meta.content_encoding.filter(|v| is_header_value(v)) {
@@ -322,6 +322,17 @@ fn validators_and_caching(add: &mut impl FnMut(&str, String), meta: &ObjectMeta,
         .filter(|v| !v.is_empty() && is_header_value(v))
         .unwrap_or_else(|| config.cache_control.clone());
     add("Cache-Control", cache);
+}
+
+/// A stored Content-Disposition is sent only when it is a clean header value
+/// of type `inline` or `attachment` (RFC 6266): clients disagree on what an
+/// unknown type means. s3gate sends none of its own: without one a browser
+/// shows the object inline and names a saved copy after the URL's last
+/// segment, which is the key's.
+fn is_disposition(v: &str) -> bool {
+    let kind = v.split(';').next().unwrap_or_default().trim();
+    is_header_value(v)
+        && (kind.eq_ignore_ascii_case("inline") || kind.eq_ignore_ascii_case("attachment"))
 }
 
 /// `{"prefix", "objects": [{"key","size","etag","lastModified"}], "folders", "nextToken"}`.
@@ -516,6 +527,24 @@ mod tests {
         assert_eq!(r.header("etag"), Some("\"abc\""));
         assert!(r.is_base64_encoded());
         assert_eq!(r.body_bytes(), b"<svg/>");
+    }
+
+    #[test]
+    fn stored_disposition_passes_only_when_clean() {
+        for (stored, passes) in [
+            ("inline", true),
+            ("attachment", true),
+            ("Attachment; filename=\"a b.png\"", true),
+            ("inline; filename*=UTF-8''%C3%A9t%C3%A9.png", true),
+            ("", false),
+            ("form-data; name=\"x\"", false),
+            ("attachmentx", false),
+            ("inline\r\nSet-Cookie: a=b", false),
+            ("attachment; filename=\"\u{7f}.png\"", false),
+            ("attachment; filename=\"été.png\"", false),
+        ] {
+            assert_eq!(is_disposition(stored), passes, "{stored:?}");
+        }
     }
 
     #[test]

@@ -12,4 +12,5 @@ mod objects;
 mod presign;
 mod properties;
 mod runtime;
+mod security;
 mod support;
