@@ -5,6 +5,7 @@
 mod bad_input;
 mod cli;
 mod events;
+mod fault_proxy;
 mod faults;
 mod gateway;
 mod http_surface;
