@@ -94,12 +94,14 @@ impl App {
         }
     }
 
-    /// The methods the object routes answer with the current settings.
-    pub fn allow(&self) -> String {
-        if self.config.allow_write {
-            "GET, HEAD, PUT, DELETE, OPTIONS"
-        } else {
-            "GET, HEAD, OPTIONS"
+    /// The methods a target answers with the current settings: a folder
+    /// (and the root) is read-only; an object key takes PUT and DELETE with
+    /// writes on. `None` (a key that does not parse) gets the object list.
+    pub fn allow(&self, target: Option<&Target>) -> String {
+        match target {
+            Some(Target::Listing(_)) => "GET, HEAD, OPTIONS",
+            _ if self.config.allow_write => "GET, HEAD, PUT, DELETE, OPTIONS",
+            _ => "GET, HEAD, OPTIONS",
         }
         .to_string()
     }
@@ -107,7 +109,7 @@ impl App {
     async fn decide(&self, req: &Request) -> Result<Reply, Error> {
         if req.method == Method::Options {
             return Ok(Reply::Options {
-                allow: self.allow(),
+                allow: self.allow(req.target.as_ref().ok()),
             });
         }
         if self.config.require_api_key && req.api_key_id.is_none() {
@@ -121,7 +123,9 @@ impl App {
             ));
         }
         let target = req.target.clone().map_err(Error::BadKey)?;
-        if let (Method::Get, Target::Object(key) | Target::Listing(key)) = (&req.method, &target)
+        // HEAD answers what GET would (its body is dropped in handle_event).
+        if let (Method::Get | Method::Head, Target::Object(key) | Target::Listing(key)) =
+            (&req.method, &target)
             && let Some(object) = key.strip_prefix(PRESIGN_ROUTE)
         {
             return self.presign(req, object).await;
@@ -173,9 +177,9 @@ impl App {
                     location: location.map_err(|e| self.store_error(req, e))?,
                 })
             }
-            (method, _) => Err(Error::MethodNotAllowed {
+            (method, target) => Err(Error::MethodNotAllowed {
                 method: method.as_str().to_string(),
-                allow: self.allow(),
+                allow: self.allow(Some(&target)),
             }),
         }
     }

@@ -10,6 +10,7 @@ mod faults;
 mod gateway;
 mod http_surface;
 mod objects;
+mod openapi;
 mod presign;
 mod properties;
 mod runtime;
