@@ -606,7 +606,8 @@ async fn real_curl_follows_redirects_for_downloads_uploads_and_deletes() {
         eprintln!("SKIPPED: curl is not installed; the -L redirect tests need it");
         return;
     }
-    let fx = Fixture::with(&[("allow-write", "true")]).await;
+    // The 20 MB upload below shares two cores with the rest of the suite.
+    let fx = Fixture::with(&[("allow-write", "true"), ("s3-timeout", "20")]).await;
     let big: Vec<u8> = (0..20 * 1024 * 1024u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();

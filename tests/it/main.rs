@@ -8,6 +8,7 @@ mod events;
 mod fault_proxy;
 mod faults;
 mod gateway;
+mod load;
 mod http_surface;
 mod objects;
 mod openapi;
