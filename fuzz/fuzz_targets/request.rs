@@ -1,0 +1,55 @@
+//! Fuzzes the request parser with whatever a caller controls: the bytes are
+//! an API Gateway event (JSON), or, when they are not JSON, a raw path, a
+//! proxy key and header values. Never a panic; an accepted key is clean and
+//! inside the prefix; an accepted raw path decodes the same after
+//! re-encoding.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use s3gate::conditional::Conditions;
+use s3gate::request::{Target, decode_path, parse_key};
+use s3gate::{ProxyEvent, Request};
+
+const PREFIX: &str = "public/";
+
+fn check(target: &Result<Target, s3gate::error::KeyError>) {
+    if let Ok(Target::Object(key) | Target::Listing(key)) = target {
+        assert!(PREFIX.len() + key.len() <= s3gate::config::MAX_KEY_LEN);
+        assert!(!key.starts_with('/') && !key.contains("//"), "{key:?}");
+        assert!(!key.chars().any(char::is_control), "{key:?}");
+        assert!(key.split('/').all(|s| s != "." && s != ".."), "{key:?}");
+    }
+}
+
+fn encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(event) = serde_json::from_slice::<ProxyEvent>(data) {
+        let req = Request::from_event(event, PREFIX.len());
+        check(&req.target);
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    check(&parse_key(text, PREFIX.len()));
+    if let Ok(decoded) = decode_path(text) {
+        assert_eq!(
+            decode_path(&format!("/{}", encode(&decoded))),
+            Ok(decoded.clone())
+        );
+        check(&parse_key(&decoded, PREFIX.len()));
+    }
+    let conditions = Conditions::from_header(|_| Some(text.to_string()));
+    let _ = conditions.evaluate(Some("\"abc\""), None);
+});
