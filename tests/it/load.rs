@@ -17,22 +17,54 @@ const CLIENTS: usize = 32;
 const JPEG: &str = "partnerimages/67/28/67286576.jpeg";
 
 /// (method, path, extra header, expected status)
-fn mix(etag: &str) -> Vec<(&'static str, String, Option<(&'static str, String)>, u16)> {
+type Case = (&'static str, String, Option<(&'static str, String)>, u16);
+
+fn mix(etag: &str) -> Vec<Case> {
     vec![
         ("GET", JPEG.into(), None, 200),
         ("HEAD", JPEG.into(), None, 200),
         ("GET", "icons/logo.svg".into(), None, 200),
-        ("GET", JPEG.into(), Some(("if-none-match", etag.to_string())), 304),
-        ("GET", JPEG.into(), Some(("range", "bytes=0-99".into())), 206),
-        ("GET", JPEG.into(), Some(("range", "bytes=-100".into())), 206),
-        ("GET", JPEG.into(), Some(("range", "bytes=99999999-".into())), 416),
-        ("GET", JPEG.into(), Some(("if-match", "\"nope\"".into())), 412),
+        (
+            "GET",
+            JPEG.into(),
+            Some(("if-none-match", etag.to_string())),
+            304,
+        ),
+        (
+            "GET",
+            JPEG.into(),
+            Some(("range", "bytes=0-99".into())),
+            206,
+        ),
+        (
+            "GET",
+            JPEG.into(),
+            Some(("range", "bytes=-100".into())),
+            206,
+        ),
+        (
+            "GET",
+            JPEG.into(),
+            Some(("range", "bytes=99999999-".into())),
+            416,
+        ),
+        (
+            "GET",
+            JPEG.into(),
+            Some(("if-match", "\"nope\"".into())),
+            412,
+        ),
         ("GET", "missing/none.jpg".into(), None, 404),
         ("GET", "a/%01b.jpg".into(), None, 400),
         ("GET", "a//b.jpg".into(), None, 400),
         ("GET", "icons/".into(), None, 200),
         ("POST", JPEG.into(), None, 405),
-        ("GET", "presign/icons/logo.png?method=PATCH".into(), None, 400),
+        (
+            "GET",
+            "presign/icons/logo.png?method=PATCH".into(),
+            None,
+            400,
+        ),
     ]
 }
 
@@ -55,7 +87,12 @@ async fn round(
     let jpeg = sample(JPEG);
     let mut tasks = tokio::task::JoinSet::new();
     for c in 0..CLIENTS {
-        let (client, base, etag, jpeg) = (client.clone(), base.to_string(), etag.to_string(), jpeg.clone());
+        let (client, base, etag, jpeg) = (
+            client.clone(),
+            base.to_string(),
+            etag.to_string(),
+            jpeg.clone(),
+        );
         tasks.spawn(async move {
             let mix = mix(&etag);
             let mut failures = Vec::new();
@@ -103,7 +140,14 @@ async fn round(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_clients_mixed_requests_no_failures_flat_rss() {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_s3gate"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY, "--allow-list"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--api-key",
+            KEY,
+            "--allow-list",
+        ])
         .args(["--rate-limit", "1000000", "--burst-limit", "1000000"])
         .args(["--quota-limit", "1000000000"])
         .current_dir(repo())
