@@ -29,9 +29,10 @@ def duration_ms(p50, cpu, memory):
     return max(p50 - cpu, 0.0) + cpu / share
 
 
-def cost_per_million(ms, memory, arch):
+def compute_per_million(ms, memory, arch):
+    """The duration charge alone, billed per started ms."""
     billed_s = math.ceil(ms) / 1000.0
-    return 1e6 * (billed_s * memory / 1024.0 * PRICE_GB_S[arch] + PRICE_REQUEST)
+    return 1e6 * billed_s * memory / 1024.0 * PRICE_GB_S[arch]
 
 
 def main():
@@ -42,7 +43,7 @@ def main():
     args = ap.parse_args()
     sizes = [int(m) for m in args.memory.split(",")]
     head = "| object | function | warm p50 ms | CPU ms | " + " | ".join(
-        f"{m} MB: ms, $/M" for m in sizes
+        f"{m} MB: ms, $/M (duration part)" for m in sizes
     )
     print(f"{args.arch}, ${PRICE_GB_S[args.arch]}/GB-s + $0.20/M requests")
     print(head + " |")
@@ -56,7 +57,9 @@ def main():
             cells = []
             for m in sizes:
                 ms = duration_ms(p50, cpu, m)
-                cells.append(f"{ms:.1f}, ${cost_per_million(ms, m, args.arch):.2f}")
+                compute = compute_per_million(ms, m, args.arch)
+                total = compute + PRICE_REQUEST * 1e6
+                cells.append(f"{ms:.1f}, ${total:.3f} (${compute:.3f})")
             print(f"| {event} | {f['label']} | {p50:.2f} | {cpu:.2f} | " + " | ".join(cells) + " |")
 
 
