@@ -150,7 +150,8 @@ impl App {
                     // HEAD answers what GET would: a redirect (or 413) for an
                     // object over the inline limit.
                     Verdict::Proceed if meta.size > self.config.inline_limit => {
-                        self.too_large(req, &key, meta.size).await
+                        let kind = crate::response::content_type(&meta, &key);
+                        self.too_large(req, &key, meta.size, &kind).await
                     }
                     Verdict::Proceed => Ok(Reply::Object {
                         key,
@@ -261,7 +262,8 @@ impl App {
         if sent > self.config.inline_limit
             || (local_span.is_some() && size > self.config.inline_limit)
         {
-            return self.too_large(req, &key, sent).await;
+            let kind = crate::response::content_type(&opened.meta, &key);
+            return self.too_large(req, &key, sent, &kind).await;
         }
         let part = opened.part;
         let meta = opened.meta.clone();
@@ -288,7 +290,13 @@ impl App {
 
     /// An object (or part) over the inline limit: a redirect to a presigned
     /// GET, or 413 when large objects are rejected.
-    async fn too_large(&self, req: &Request, key: &str, size: u64) -> Result<Reply, Error> {
+    async fn too_large(
+        &self,
+        req: &Request,
+        key: &str,
+        size: u64,
+        kind: &str,
+    ) -> Result<Reply, Error> {
         match self.config.large_objects {
             LargeObjects::Reject => Err(Error::TooLarge {
                 size,
@@ -297,7 +305,7 @@ impl App {
             LargeObjects::Redirect => {
                 let location = self
                     .store
-                    .presigned("GET", key, self.config.presign_ttl, None, None)
+                    .presigned("GET", key, self.config.presign_ttl, None, Some(kind))
                     .await
                     .map(|p| p.url)
                     .map_err(|e| self.store_error(req, e))?;
@@ -355,7 +363,10 @@ impl App {
         };
         let ttl = self.config.presign_ttl;
         let presigned = match method.as_str() {
-            "GET" => self.store.presigned("GET", &key, ttl, None, None).await,
+            "GET" => {
+                let kind = crate::response::by_extension(&key);
+                self.store.presigned("GET", &key, ttl, None, kind).await
+            }
             "PUT" | "DELETE" if !self.config.allow_write => return Err(Error::WritesDisabled),
             "PUT" => {
                 self.store

@@ -430,6 +430,15 @@ pub fn content_type(meta: &ObjectMeta, key: &str) -> String {
     }
 }
 
+/// Types a browser renders as a document that can run script when opened
+/// directly (SVG, HTML, XML): served inline by s3gate only under its
+/// sandboxing CSP, and as a download from a presigned URL.
+pub fn runs_script(content_type: &str) -> bool {
+    let t = content_type.to_ascii_lowercase();
+    let essence = t.split(';').next().unwrap_or("").trim();
+    essence.contains("html") || essence.contains("xml") || essence.contains("svg")
+}
+
 /// The types an image and asset bucket holds; anything else is served as
 /// `application/octet-stream`.
 pub fn by_extension(key: &str) -> Option<&'static str> {
@@ -467,6 +476,31 @@ pub fn by_extension(key: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn script_capable_types() {
+        for t in [
+            "image/svg+xml",
+            "text/html; charset=utf-8",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/xml",
+            "IMAGE/SVG+XML",
+        ] {
+            assert!(runs_script(t), "{t}");
+        }
+        for t in [
+            "image/png",
+            "image/jpeg",
+            "application/octet-stream",
+            "text/plain",
+            "application/json",
+            "",
+        ] {
+            assert!(!runs_script(t), "{t}");
+        }
+    }
+
     use super::*;
 
     fn meta(ct: Option<&str>) -> ObjectMeta {

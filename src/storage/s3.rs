@@ -282,11 +282,20 @@ impl S3Store {
                 .presigned(presigning(ttl)?)
                 .await
                 .map_err(classify)?,
+            // For a GET, `content_type` is the object's type: one a browser
+            // would run script in is fetched as a download (S3 answers with
+            // the signed `response-content-disposition`), since a presigned
+            // URL is served by S3 without s3gate's sandboxing headers.
             _ => self
                 .client
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
+                .set_response_content_disposition(
+                    content_type
+                        .filter(|t| crate::response::runs_script(t))
+                        .map(|_| "attachment".to_string()),
+                )
                 .presigned(presigning(ttl)?)
                 .await
                 .map_err(classify)?,

@@ -461,3 +461,44 @@ async fn a_download_cut_short_leaves_no_file() {
         "a partial file was left behind"
     );
 }
+
+/// A presigned URL is served by S3, without s3gate's CSP: an SVG, HTML or
+/// XML object is signed as a download (`response-content-disposition`),
+/// on the presign route and on the redirect over the inline limit; an image
+/// is not. The signed parameter cannot be dropped without breaking the
+/// signature.
+#[tokio::test]
+async fn presigned_urls_for_scriptable_types_are_downloads() {
+    let fx = Fixture::with(&[("inline-limit", "100")]).await;
+    let url_of = |w: &crate::support::Wire| w.json()["URL"].as_str().map(str::to_string);
+    let svg = fx.run(presign_event("icons/logo.svg", &[])).await;
+    let svg = url_of(&svg).expect("URL");
+    assert!(
+        svg.contains("response-content-disposition=attachment"),
+        "{svg}"
+    );
+    let png = fx.run(presign_event("icons/logo.png", &[])).await;
+    let png = url_of(&png).expect("URL");
+    assert!(!png.contains("response-content-disposition"), "{png}");
+
+    // Over the inline limit (100 bytes here): the 307's Location.
+    let redirect = fx.get("icons/logo.svg").await;
+    assert_eq!(redirect.status, 307, "{redirect:?}");
+    let location = redirect.header("location").expect("location").to_string();
+    assert!(
+        location.contains("response-content-disposition=attachment"),
+        "{location}"
+    );
+    let ok = reqwest::get(&location).await.expect("GET");
+    assert_eq!(ok.status(), 200);
+    let stripped = location.replace("response-content-disposition=attachment&", "");
+    assert_ne!(stripped, location);
+    let refused = reqwest::get(&stripped).await.expect("GET");
+    assert_eq!(refused.status(), 403, "the parameter is signed");
+    let image = fx.get("icons/logo.png").await;
+    let location = image.header("location").expect("location");
+    assert!(
+        !location.contains("response-content-disposition"),
+        "{location}"
+    );
+}
