@@ -198,6 +198,20 @@ fn merge_multi(
     out
 }
 
+/// Percent-encodes a key for a URL path, keeping `/` between segments: the
+/// inverse of [`decode_path`] (what `s3gate get`/`put` send).
+pub fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Strictly percent-decodes a raw path (`/a%20b.jpg` -> `a b.jpg`).
 pub fn decode_path(path: &str) -> Result<String, KeyError> {
     let bytes = path.strip_prefix('/').unwrap_or(path).as_bytes();

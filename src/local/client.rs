@@ -27,21 +27,10 @@ struct Presigned {
     headers: Vec<(String, String)>,
 }
 
+use crate::request::encode_key;
+
 fn fail(msg: impl Into<String>) -> CliError {
     CliError::Input(msg.into())
-}
-
-/// Percent-encodes a key for a URL path, keeping `/` between segments.
-pub fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Remote {
