@@ -5,7 +5,9 @@
 //! get its 4xx, and the server's RSS must not grow across the run (checked
 //! between the end of a warm-up half and the end of the second half).
 //! Prints requests per second and peak RSS; more with
-//! `S3GATE_LOAD_ROUNDS=N cargo test --release --test it load -- --nocapture`.
+//! `S3GATE_LOAD_ROUNDS=5 S3GATE_LOAD_BIN=target/release/s3gate cargo test
+//! --test it thirty_two -- --nocapture` (a release server; the clients stay
+//! in the debug test binary).
 
 use std::process::Stdio;
 use std::time::Instant;
@@ -139,7 +141,10 @@ async fn round(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_two_clients_mixed_requests_no_failures_flat_rss() {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_s3gate"))
+    // S3GATE_LOAD_BIN measures another build (e.g. target/release/s3gate).
+    let bin =
+        std::env::var("S3GATE_LOAD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_s3gate").into());
+    let mut child = tokio::process::Command::new(bin)
         .args([
             "serve",
             "--addr",
