@@ -41,11 +41,23 @@ impl App {
     /// One API Gateway event in, one Lambda proxy response out. Never fails:
     /// expected failures are responses.
     pub async fn handle_event(&self, event: ProxyEvent) -> ProxyResponse {
+        self.handle_event_within(event, None).await
+    }
+
+    /// As `handle_event`, with the time the caller has left (the Lambda
+    /// invoke's deadline): the request's budget never goes past it.
+    pub async fn handle_event_within(
+        &self,
+        event: ProxyEvent,
+        left: Option<std::time::Duration>,
+    ) -> ProxyResponse {
         let started = Instant::now();
         let req = Request::from_event(event, self.config.key_prefix.len());
         // One deadline for the whole request, however many S3 calls it
-        // makes: the answer is a 504 JSON well before API Gateway's 29 s.
+        // makes: the answer is a 504 JSON well before API Gateway's 29 s
+        // (and before the function's own timeout, when that is shorter).
         let budget = self.config.s3_timeout + std::time::Duration::from_millis(1500);
+        let budget = left.map_or(budget, |left| budget.min(left));
         let reply = match tokio::time::timeout(budget, self.handle(&req)).await {
             Ok(reply) => reply,
             Err(_) => Reply::Error(Error::Upstream {
@@ -364,8 +376,11 @@ impl App {
         let ttl = self.config.presign_ttl;
         let presigned = match method.as_str() {
             "GET" => {
-                let kind = crate::response::by_extension(&key);
-                self.store.presigned("GET", &key, ttl, None, kind).await
+                let kind =
+                    crate::response::by_extension(&key).unwrap_or("application/octet-stream");
+                self.store
+                    .presigned("GET", &key, ttl, None, Some(kind))
+                    .await
             }
             "PUT" | "DELETE" if !self.config.allow_write => return Err(Error::WritesDisabled),
             "PUT" => {

@@ -143,10 +143,10 @@ impl Request {
         };
         let identity = ctx.identity.unwrap_or_default();
         let bad_base64_body = event.is_base64_encoded == Some(true)
-            && event.body.as_deref().is_some_and(|b| {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD.decode(b).is_err()
-            });
+            && event
+                .body
+                .as_deref()
+                .is_some_and(|b| base64_simd::STANDARD.check(b.as_bytes()).is_err());
         let conditions = Conditions::from_header(|name| headers.get(name).map(|v| v.join(", ")));
         Request {
             method,

@@ -430,13 +430,16 @@ pub fn content_type(meta: &ObjectMeta, key: &str) -> String {
     }
 }
 
-/// Types a browser renders as a document that can run script when opened
-/// directly (SVG, HTML, XML): served inline by s3gate only under its
-/// sandboxing CSP, and as a download from a presigned URL.
-pub fn runs_script(content_type: &str) -> bool {
+/// Types a browser shows inline without running anything: images other
+/// than SVG, video, audio. Anything else (SVG, HTML, XML, text, unknown) can
+/// be a document with script when opened directly; s3gate serves it under
+/// its sandboxing CSP, and S3 (a presigned URL) as a download.
+pub fn safe_inline(content_type: &str) -> bool {
     let t = content_type.to_ascii_lowercase();
     let essence = t.split(';').next().unwrap_or("").trim();
-    essence.contains("html") || essence.contains("xml") || essence.contains("svg")
+    (essence.starts_with("image/") && !essence.contains("svg"))
+        || essence.starts_with("video/")
+        || essence.starts_with("audio/")
 }
 
 /// The types an image and asset bucket holds; anything else is served as
@@ -478,26 +481,28 @@ pub fn by_extension(key: &str) -> Option<&'static str> {
 mod tests {
 
     #[test]
-    fn script_capable_types() {
+    fn inline_safe_types() {
+        for t in [
+            "image/png",
+            "image/jpeg",
+            "IMAGE/WEBP",
+            "video/mp4",
+            "audio/mpeg",
+            "image/avif; q=1",
+        ] {
+            assert!(safe_inline(t), "{t}");
+        }
         for t in [
             "image/svg+xml",
             "text/html; charset=utf-8",
             "application/xhtml+xml",
             "text/xml",
-            "application/xml",
-            "IMAGE/SVG+XML",
-        ] {
-            assert!(runs_script(t), "{t}");
-        }
-        for t in [
-            "image/png",
-            "image/jpeg",
             "application/octet-stream",
             "text/plain",
-            "application/json",
+            "multipart/x-mixed-replace",
             "",
         ] {
-            assert!(!runs_script(t), "{t}");
+            assert!(!safe_inline(t), "{t}");
         }
     }
 

@@ -9,14 +9,28 @@
 //! Runtime API client (`lambda_runtime_api_client`), connection pool and
 //! request builder. An event that does not parse is reported to Lambda on
 //! `…/error`; a failing configuration on `…/init/error` before exit.
+//!
+//! As lambda_runtime does: a 4xx from the Runtime API on a response (e.g.
+//! one over Lambda's 6 MB) is logged and the loop goes on; the invocation
+//! id is echoed; each invoke runs in a span carrying the request id. Beyond
+//! it: a response that would not fit is replaced by a 413 JSON before it is
+//! sent, and the request's budget never passes the invoke's deadline.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http_body_util::BodyExt;
-use lambda_http::http::{self, Method};
+use lambda_http::http::{self, HeaderMap, Method, StatusCode};
 use lambda_runtime_api_client::{PooledClient, body::Body, build_request};
+use tracing::Instrument;
 
+use crate::config::LAMBDA_RESPONSE_CAP;
+use crate::error::Error;
+use crate::response::{Reply, render};
 use crate::{App, ProxyEvent};
 
 const NEXT: &str = "/2018-06-01/runtime/invocation/next";
+/// Time kept back from the invoke's deadline to send the answer.
+const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -28,7 +42,10 @@ pub struct RuntimeApi {
 /// One invocation handed out by `next`.
 pub struct Invocation {
     pub request_id: String,
-    pub event: Result<ProxyEvent, serde_json::Error>,
+    /// `Lambda-Runtime-Invocation-Id`, echoed on the answer when present.
+    pub invocation_id: Option<String>,
+    /// Time left until `Lambda-Runtime-Deadline-Ms`, when it was sent.
+    pub remaining: Option<Duration>,
 }
 
 impl RuntimeApi {
@@ -45,28 +62,52 @@ impl RuntimeApi {
         &self,
         method: Method,
         path: &str,
+        invocation_id: Option<&str>,
         body: Body,
-    ) -> Result<(http::HeaderMap, Vec<u8>), BoxError> {
-        let req = build_request()
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), BoxError> {
+        let mut req = build_request()
             .method(method)
             .uri(path)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body)?;
-        let (parts, body) = self.client.call(req).await?.into_parts();
-        let bytes = body.collect().await?.to_bytes().to_vec();
-        if !parts.status.is_success() {
-            let text = String::from_utf8_lossy(&bytes);
-            return Err(format!("Runtime API answered {} to {path}: {text}", parts.status).into());
+            .header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(id) = invocation_id {
+            req = req.header("lambda-runtime-invocation-id", id);
         }
-        Ok((parts.headers, bytes))
+        let (parts, body) = self.client.call(req.body(body)?).await?.into_parts();
+        let bytes = body.collect().await?.to_bytes().to_vec();
+        Ok((parts.status, parts.headers, bytes))
     }
 
-    /// Waits for the next event.
-    pub async fn next(&self) -> Result<Invocation, BoxError> {
-        let (headers, body) = self.call(Method::GET, NEXT, Body::empty()).await?;
-        let request_id = headers
-            .get("lambda-runtime-aws-request-id")
-            .and_then(|v| v.to_str().ok())
+    /// Posts an answer. A 4xx (a response over Lambda's limit, an invocation
+    /// already answered) is Lambda's to report to the caller: logged, and the
+    /// loop goes on. A 5xx means the runtime must exit.
+    async fn post(
+        &self,
+        path: &str,
+        invocation_id: Option<&str>,
+        body: Body,
+    ) -> Result<(), BoxError> {
+        let (status, _, bytes) = self.call(Method::POST, path, invocation_id, body).await?;
+        let text = String::from_utf8_lossy(&bytes);
+        if status.is_server_error() {
+            return Err(format!("Runtime API answered {status} to {path}: {text}").into());
+        }
+        if !status.is_success() {
+            tracing::error!(%status, path, answer = %text, "Runtime API refused an answer");
+        }
+        Ok(())
+    }
+
+    /// Waits for the next event: the invocation, and its event parsed.
+    pub async fn next(
+        &self,
+    ) -> Result<(Invocation, Result<ProxyEvent, serde_json::Error>), BoxError> {
+        let (status, headers, body) = self.call(Method::GET, NEXT, None, Body::empty()).await?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(format!("Runtime API answered {status} to {NEXT}: {text}").into());
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let request_id = header("lambda-runtime-aws-request-id")
             .ok_or("the Runtime API sent an event without a request id")?;
         // The id goes back in a path: nothing but what a path carries as is.
         if request_id.is_empty()
@@ -76,39 +117,44 @@ impl RuntimeApi {
         {
             return Err(format!("unexpected request id {request_id:?}").into());
         }
-        Ok(Invocation {
+        let remaining = header("lambda-runtime-deadline-ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(|ms| {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                Duration::from_millis(ms).saturating_sub(now)
+            });
+        let inv = Invocation {
             request_id: request_id.to_string(),
-            event: serde_json::from_slice(&body),
-        })
+            invocation_id: header("lambda-runtime-invocation-id").map(str::to_string),
+            remaining,
+        };
+        Ok((inv, serde_json::from_slice(&body)))
     }
 
     /// Sends the response JSON as it is (no re-validation, no copy).
-    pub async fn respond(&self, request_id: &str, json: String) -> Result<(), BoxError> {
-        let path = format!("/2018-06-01/runtime/invocation/{request_id}/response");
-        self.call(Method::POST, &path, Body::from(json)).await?;
-        Ok(())
+    pub async fn respond(&self, inv: &Invocation, json: String) -> Result<(), BoxError> {
+        let path = format!("/2018-06-01/runtime/invocation/{}/response", inv.request_id);
+        self.post(&path, inv.invocation_id.as_deref(), Body::from(json))
+            .await
     }
 
     /// Reports an invocation that could not be handled (an event that is not
     /// an API Gateway REST proxy event).
-    pub async fn fail(&self, request_id: &str, kind: &str, message: &str) -> Result<(), BoxError> {
-        let path = format!("/2018-06-01/runtime/invocation/{request_id}/error");
+    pub async fn fail(&self, inv: &Invocation, kind: &str, message: &str) -> Result<(), BoxError> {
+        let path = format!("/2018-06-01/runtime/invocation/{}/error", inv.request_id);
         let body = serde_json::json!({"errorType": kind, "errorMessage": message}).to_string();
-        self.call(Method::POST, &path, Body::from(body)).await?;
-        Ok(())
+        self.post(&path, inv.invocation_id.as_deref(), Body::from(body))
+            .await
     }
 
     /// Reports a failed init (bad configuration), so Lambda shows the reason.
     pub async fn init_failed(&self, message: &str) -> Result<(), BoxError> {
         let body = serde_json::json!({"errorType": "Runtime.InvalidConfiguration", "errorMessage": message})
             .to_string();
-        self.call(
-            Method::POST,
-            "/2018-06-01/runtime/init/error",
-            Body::from(body),
-        )
-        .await?;
-        Ok(())
+        self.post("/2018-06-01/runtime/init/error", None, Body::from(body))
+            .await
     }
 }
 
@@ -116,17 +162,46 @@ impl RuntimeApi {
 /// process).
 pub async fn run(api: &RuntimeApi, app: &App) -> Result<(), BoxError> {
     loop {
-        let inv = api.next().await?;
-        match inv.event {
+        let (inv, event) = api.next().await?;
+        let span = tracing::info_span!("invoke", requestId = %inv.request_id);
+        match event {
             Ok(event) => {
-                let json = app.handle_event(event).await.to_json();
-                api.respond(&inv.request_id, json).await?;
+                let json = answer(app, event, inv.remaining).instrument(span).await;
+                api.respond(&inv, json).await?;
             }
             Err(err) => {
-                tracing::warn!(request_id = %inv.request_id, error = %err, "not an API Gateway REST proxy event");
+                span.in_scope(
+                    || tracing::warn!(error = %err, "not an API Gateway REST proxy event"),
+                );
                 let message = format!("not an API Gateway REST proxy event: {err}");
-                api.fail(&inv.request_id, "InvalidEvent", &message).await?;
+                api.fail(&inv, "InvalidEvent", &message).await?;
             }
         }
     }
+}
+
+/// The response JSON for one event, within the invoke's deadline and
+/// Lambda's response limit.
+pub async fn answer(app: &App, event: ProxyEvent, remaining: Option<Duration>) -> String {
+    let request_id = event
+        .request_context
+        .as_ref()
+        .and_then(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let budget = remaining.map(|r| r.saturating_sub(DEADLINE_MARGIN));
+    let json = app.handle_event_within(event, budget).await.to_json();
+    if json.len() as u64 <= LAMBDA_RESPONSE_CAP {
+        return json;
+    }
+    // The object fitted the inline limit but its headers (stored metadata)
+    // pushed the whole answer over what Lambda accepts.
+    tracing::error!(
+        bytes = json.len(),
+        "response over Lambda's limit; answering 413"
+    );
+    let too_large = Error::TooLarge {
+        size: json.len() as u64,
+        limit: LAMBDA_RESPONSE_CAP,
+    };
+    render(Reply::Error(too_large), &app.config, &request_id).to_json()
 }

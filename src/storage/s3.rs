@@ -282,18 +282,20 @@ impl S3Store {
                 .presigned(presigning(ttl)?)
                 .await
                 .map_err(classify)?,
-            // For a GET, `content_type` is the object's type: one a browser
-            // would run script in is fetched as a download (S3 answers with
-            // the signed `response-content-disposition`), since a presigned
-            // URL is served by S3 without s3gate's sandboxing headers.
+            // For a GET, `content_type` is the type s3gate decided for the
+            // object: S3 is told to answer with it (a stored `text/html` on
+            // `x.png` comes back as `image/png`), and anything but a plain
+            // image, video or audio type as a download, since S3 sends none
+            // of s3gate's sandboxing headers. Both are signed.
             _ => self
                 .client
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
+                .set_response_content_type(content_type.map(str::to_string))
                 .set_response_content_disposition(
                     content_type
-                        .filter(|t| crate::response::runs_script(t))
+                        .filter(|t| !crate::response::safe_inline(t))
                         .map(|_| "attachment".to_string()),
                 )
                 .presigned(presigning(ttl)?)

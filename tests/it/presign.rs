@@ -462,24 +462,39 @@ async fn a_download_cut_short_leaves_no_file() {
     );
 }
 
-/// A presigned URL is served by S3, without s3gate's CSP: an SVG, HTML or
-/// XML object is signed as a download (`response-content-disposition`),
-/// on the presign route and on the redirect over the inline limit; an image
-/// is not. The signed parameter cannot be dropped without breaking the
-/// signature.
+/// A presigned URL is served by S3, without s3gate's CSP: it is signed
+/// with the type s3gate decided (`response-content-type`), and anything but
+/// a plain image, video or audio type as a download
+/// (`response-content-disposition=attachment`), on the presign route (type
+/// by extension; unknown → octet-stream) and on the redirect over the
+/// inline limit (the stored type, checked). The signed parameters cannot be
+/// dropped without breaking the signature.
 #[tokio::test]
 async fn presigned_urls_for_scriptable_types_are_downloads() {
     let fx = Fixture::with(&[("inline-limit", "100")]).await;
-    let url_of = |w: &crate::support::Wire| w.json()["URL"].as_str().map(str::to_string);
-    let svg = fx.run(presign_event("icons/logo.svg", &[])).await;
-    let svg = url_of(&svg).expect("URL");
+    let url_of =
+        |w: &crate::support::Wire| w.json()["URL"].as_str().map(str::to_string).expect("URL");
+    let svg = url_of(&fx.run(presign_event("icons/logo.svg", &[])).await);
     assert!(
         svg.contains("response-content-disposition=attachment"),
         "{svg}"
     );
-    let png = fx.run(presign_event("icons/logo.png", &[])).await;
-    let png = url_of(&png).expect("URL");
+    assert!(
+        svg.contains("response-content-type=image%2Fsvg%2Bxml"),
+        "{svg}"
+    );
+    let png = url_of(&fx.run(presign_event("icons/logo.png", &[])).await);
     assert!(!png.contains("response-content-disposition"), "{png}");
+    assert!(png.contains("response-content-type=image%2Fpng"), "{png}");
+    let odd = url_of(&fx.run(presign_event("notes/readme", &[])).await);
+    assert!(
+        odd.contains("response-content-disposition=attachment"),
+        "{odd}"
+    );
+    assert!(
+        odd.contains("response-content-type=application%2Foctet-stream"),
+        "{odd}"
+    );
 
     // Over the inline limit (100 bytes here): the 307's Location.
     let redirect = fx.get("icons/logo.svg").await;
@@ -495,6 +510,20 @@ async fn presigned_urls_for_scriptable_types_are_downloads() {
     assert_ne!(stripped, location);
     let refused = reqwest::get(&stripped).await.expect("GET");
     assert_eq!(refused.status(), 403, "the parameter is signed");
+    // A page stored under an image name keeps its stored type, as a
+    // download.
+    fx.put("uploads/trick.png", vec![b'<'; 300], Some("text/html"))
+        .await;
+    let trick = fx.get("uploads/trick.png").await;
+    let location = trick.header("location").expect("location");
+    assert!(
+        location.contains("response-content-type=text%2Fhtml"),
+        "{location}"
+    );
+    assert!(
+        location.contains("response-content-disposition=attachment"),
+        "{location}"
+    );
     let image = fx.get("icons/logo.png").await;
     let location = image.header("location").expect("location");
     assert!(

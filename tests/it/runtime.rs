@@ -20,23 +20,32 @@ use crate::support::{load_event, repo, sample, wire_from_json};
 
 /// Hands out `events` in order on `/next` (then holds the call open, as
 /// Lambda does between invokes) and reports every POST as (path, body).
+/// Each event gets an invocation id `inv-N` and a deadline `deadline_ms`
+/// from now (Lambda's headers); a POST without the matching invocation id
+/// is reported with a `!` in front of its path. With `refuse`, the first
+/// response POST gets a 413, as Lambda answers one over 6 MB.
 struct RuntimeApi {
     addr: SocketAddr,
     posts: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
 }
 
 async fn runtime_api(events: Vec<String>) -> RuntimeApi {
+    runtime_api_with(events, 60_000, false).await
+}
+
+async fn runtime_api_with(events: Vec<String>, deadline_ms: u64, refuse: bool) -> RuntimeApi {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, posts) = mpsc::unbounded_channel();
     let queue = Arc::new(Mutex::new(events.into_iter().enumerate()));
+    let refused = Arc::new(Mutex::new(!refuse));
     tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let (tx, queue) = (tx.clone(), queue.clone());
+            let (tx, queue, refused) = (tx.clone(), queue.clone(), refused.clone());
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (tx, queue) = (tx.clone(), queue.clone());
+                let (tx, queue, refused) = (tx.clone(), queue.clone(), refused.clone());
                 async move {
                     let path = req.uri().path().to_string();
                     if path == "/2018-06-01/runtime/invocation/next" {
@@ -45,14 +54,37 @@ async fn runtime_api(events: Vec<String>) -> RuntimeApi {
                             std::future::pending::<()>().await;
                             unreachable!();
                         };
+                        let deadline = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .expect("clock")
+                            .as_millis() as u64
+                            + deadline_ms;
                         return Ok::<_, Infallible>(
                             Response::builder()
                                 .header("lambda-runtime-aws-request-id", format!("req-{n}"))
-                                .header("lambda-runtime-deadline-ms", "9999999999999")
+                                .header("lambda-runtime-invocation-id", format!("inv-{n}"))
+                                .header("lambda-runtime-deadline-ms", deadline.to_string())
                                 .body(Full::new(Bytes::from(event)))
                                 .expect("response"),
                         );
                     }
+                    // /invocation/req-N/... must carry inv-N.
+                    let n = path
+                        .split("/req-")
+                        .nth(1)
+                        .and_then(|r| r.split('/').next())
+                        .map(str::to_string);
+                    let echoed = req
+                        .headers()
+                        .get("lambda-runtime-invocation-id")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let path = match n {
+                        Some(n) if echoed != Some(format!("inv-{n}")) => format!("!{path}"),
+                        _ => path,
+                    };
+                    let refuse_this = path.ends_with("/response")
+                        && !std::mem::replace(&mut *refused.lock().expect("lock"), true);
                     let body = req
                         .into_body()
                         .collect()
@@ -60,7 +92,7 @@ async fn runtime_api(events: Vec<String>) -> RuntimeApi {
                         .map(|b| b.to_bytes().to_vec());
                     let _ = tx.send((path, body.unwrap_or_default()));
                     Ok(Response::builder()
-                        .status(202)
+                        .status(if refuse_this { 413 } else { 202 })
                         .body(Full::new(Bytes::from_static(b"{}")))
                         .expect("response"))
                 }
@@ -170,4 +202,39 @@ async fn a_bad_setting_is_reported_on_init_error() {
         .expect("exits")
         .expect("status");
     assert_eq!(status.code(), Some(2));
+}
+
+/// As Lambda: a refused response (413, over 6 MB) is Lambda's to report;
+/// the process goes on with the next event. An invoke whose deadline is
+/// nearer than the S3 timeout answers a 504 JSON before it.
+#[tokio::test]
+async fn a_refused_response_and_a_near_deadline_do_not_stop_the_function() {
+    let (_dir, store) = store().await;
+    let events = vec![load_event("get-object.json").to_string(); 2];
+    let mut api = runtime_api_with(events, 60_000, true).await;
+    let mut child = function(api.addr, &store, &[]);
+    let (path, _) = next_post(&mut api).await;
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-0/response");
+    let (path, body) = next_post(&mut api).await;
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-1/response");
+    let wire = wire_from_json(std::str::from_utf8(&body).expect("utf-8"));
+    assert_eq!(wire.status, 200, "served after the refused answer");
+    child.kill().await.expect("kill");
+
+    // 200 ms left (300 ms are kept for sending): a 504 at once, not a wait
+    // for the 10 s S3 timeout.
+    let mut api =
+        runtime_api_with(vec![load_event("get-object.json").to_string()], 200, false).await;
+    let mut child = function(api.addr, &store, &[]);
+    let started = std::time::Instant::now();
+    let (path, body) = next_post(&mut api).await;
+    assert_eq!(path, "/2018-06-01/runtime/invocation/req-0/response");
+    let wire = wire_from_json(std::str::from_utf8(&body).expect("utf-8"));
+    wire.assert_error(504, "GatewayTimeout", "past the invoke's deadline");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    child.kill().await.expect("kill");
 }
