@@ -13,7 +13,7 @@ use s3gate::local::gateway::{
     QuotaPeriod,
 };
 
-use crate::support::{Fixture, repo, sample};
+use crate::support::{Fixture, client, repo, sample};
 
 const KEY: &str = "test-key-aaaaaaaaaaaaaaaaaaaa";
 const OTHER_KEY: &str = "test-key-bbbbbbbbbbbbbbbbbbbb";
@@ -43,13 +43,6 @@ async fn start(cfg: impl FnOnce(&mut GatewayConfig)) -> Running {
         gateway: Some(gateway),
         base,
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ use s3gate::{App, Error};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Fixture, repo};
+use crate::support::{Fixture, client, repo};
 
 const KEY: &str = "openapi-test-key-aaaaaaaaaaaa";
 const METHODS: [&str; 8] = [
@@ -840,13 +840,6 @@ impl Probe<'_> {
         }
         (got_headers, bytes)
     }
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 #[tokio::test]

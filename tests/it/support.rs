@@ -31,6 +31,14 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A real HTTP client that reports redirects instead of following them.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 /// A config with the bucket `images` and the given settings.
 pub fn config(pairs: &[(&str, &str)]) -> Config {
     let pairs: Vec<(String, String)> = pairs
