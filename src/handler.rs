@@ -279,7 +279,19 @@ impl App {
         }
         let part = opened.part;
         let meta = opened.meta.clone();
-        let mut body = opened.read().await.map_err(|e| self.store_error(req, e))?;
+        let mut body = match opened.read().await {
+            Ok(body) => body,
+            // A body cut short (a reset, a close) is read once more, pinned
+            // to the same ETag and part; the SDK does not retry once the
+            // headers are in.
+            Err(StoreError::Unavailable(detail)) => {
+                tracing::warn!(request_id = %req.request_id, key, detail = %detail, "body cut short; reading it again");
+                self.read_again(&key, &meta, part)
+                    .await
+                    .map_err(|e| self.store_error(req, e))?
+            }
+            Err(e) => return Err(self.store_error(req, e)),
+        };
         let part = match (part, local_span) {
             (Some(p), _) => Some(p),
             (None, Some((a, b))) => {
@@ -301,6 +313,39 @@ impl App {
     }
 
     /// An object (or part) over the inline limit: a redirect to a presigned
+    /// The second read of a body that was cut short: the same part of the
+    /// same version (`If-Match` on the ETag), or an error. A changed object
+    /// is a 502, never a mix of two versions.
+    async fn read_again(
+        &self,
+        key: &str,
+        meta: &crate::storage::ObjectMeta,
+        part: Option<Part>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let pinned = Conditions {
+            if_match: meta
+                .etag
+                .as_deref()
+                .and_then(crate::conditional::TagList::parse),
+            ..Conditions::default()
+        };
+        let range = part.map(|p| ByteRange::FromTo(p.start, p.end));
+        let again = match self.store.open(key, &pinned, range).await {
+            Err(StoreError::PreconditionFailed) => {
+                return Err(StoreError::Unavailable(
+                    "the object changed while it was read".into(),
+                ));
+            }
+            other => other?,
+        };
+        if again.part != part || again.meta.etag != meta.etag {
+            return Err(StoreError::Unavailable(
+                "the second read answered another part or version".into(),
+            ));
+        }
+        again.read().await
+    }
+
     /// GET, or 413 when large objects are rejected.
     async fn too_large(
         &self,
