@@ -238,3 +238,41 @@ async fn a_refused_response_and_a_near_deadline_do_not_stop_the_function() {
     );
     child.kill().await.expect("kill");
 }
+
+/// An object at the inline limit whose stored headers push the answer over
+/// Lambda's 6,291,556 bytes gets a 413 JSON instead of a response Lambda
+/// would refuse.
+#[tokio::test]
+async fn an_answer_over_lambdas_limit_becomes_a_413() {
+    use s3gate::config::{LAMBDA_RESPONSE_CAP, MAX_INLINE_LIMIT};
+    let fx = crate::support::Fixture::new().await;
+    let bytes = vec![7u8; MAX_INLINE_LIMIT as usize];
+    let long = format!("public, max-age=60, x-pad=\"{}\"", "p".repeat(9000));
+    fx.app
+        .store
+        .client()
+        .put_object()
+        .bucket("images")
+        .key("big/padded.jpg")
+        .cache_control(&long)
+        .body(bytes.clone().into())
+        .send()
+        .await
+        .expect("put");
+    fx.put("big/plain.jpg", bytes.clone(), Some("image/jpeg"))
+        .await;
+
+    let event = |key: &str| -> s3gate::ProxyEvent {
+        serde_json::from_value(crate::support::event("GET", key)).expect("event")
+    };
+    let plain = s3gate::runtime::answer(&fx.app, event("big/plain.jpg"), None).await;
+    assert!(plain.len() as u64 <= LAMBDA_RESPONSE_CAP);
+    assert_eq!(wire_from_json(&plain).body, bytes, "at the limit, inline");
+
+    let padded = s3gate::runtime::answer(&fx.app, event("big/padded.jpg"), None).await;
+    let wire = wire_from_json(&padded);
+    wire.assert_error(413, "PayloadTooLarge", "headers push it over 6 MB");
+    // What the handler alone would have sent is indeed over the limit.
+    let raw = fx.app.handle_event(event("big/padded.jpg")).await.to_json();
+    assert!(raw.len() as u64 > LAMBDA_RESPONSE_CAP, "{}", raw.len());
+}
