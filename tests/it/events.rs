@@ -92,6 +92,12 @@ const EXPECTED: &[(&str, Settings, u16, Want)] = &[
         Want::Redirect,
     ),
     (
+        "bad-base64-body.json",
+        &[("allow-write", "true")],
+        400,
+        Want::Error("BadRequest"),
+    ),
+    (
         "delete-redirect.json",
         &[("allow-write", "true")],
         307,
@@ -187,6 +193,13 @@ fn every_event_is_a_valid_rest_proxy_event() {
     for entry in std::fs::read_dir(crate::support::repo().join("events")).expect("events/") {
         let path = entry.expect("entry").path();
         let text = std::fs::read_to_string(&path).expect("read");
+        if path.ends_with("bad-base64-body.json") {
+            // The one event lambda_http cannot take: its body decoder panics
+            // on invalid base64 (s3gate answers 400: `every_event_gets_its_expected_answer`).
+            let parsed = std::panic::catch_unwind(|| lambda_http::request::from_str(&text));
+            assert!(parsed.is_err(), "lambda_http no longer panics on it");
+            continue;
+        }
         let req = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         use lambda_http::RequestExt;
