@@ -107,11 +107,13 @@ impl App {
     }
 
     /// The methods a target answers with the current settings: a folder
-    /// (and the root) is read-only; an object key takes PUT and DELETE with
-    /// writes on. `None` (a key that does not parse) gets the object list.
+    /// (and the root) and the presign route are read-only; an object key
+    /// takes PUT and DELETE with writes on. `None` (a key that does not
+    /// parse) gets the object list.
     pub fn allow(&self, target: Option<&Target>) -> String {
         match target {
             Some(Target::Listing(_)) => "GET, HEAD, OPTIONS",
+            Some(Target::Object(k)) if k.starts_with(PRESIGN_ROUTE) => "GET, HEAD, OPTIONS",
             _ if self.config.allow_write => "GET, HEAD, PUT, DELETE, OPTIONS",
             _ => "GET, HEAD, OPTIONS",
         }
@@ -173,7 +175,11 @@ impl App {
                     }),
                 }
             }
-            (Method::Put | Method::Delete, Target::Object(key)) if self.config.allow_write => {
+            // Keys under `presign/` are the presign route for GET: an object
+            // written there could never be read through the API.
+            (Method::Put | Method::Delete, Target::Object(key))
+                if self.config.allow_write && !key.starts_with(PRESIGN_ROUTE) =>
+            {
                 let ttl = self.config.presign_ttl;
                 let location = if req.method == Method::Put {
                     self.store
@@ -428,6 +434,12 @@ impl App {
                     .await
             }
             "PUT" | "DELETE" if !self.config.allow_write => return Err(Error::WritesDisabled),
+            "PUT" if key.starts_with(PRESIGN_ROUTE) => {
+                return Err(bad(
+                    "key",
+                    "keys under presign/ cannot be uploaded: GET /presign/... is the presign route",
+                ));
+            }
             "PUT" => {
                 self.store
                     .presigned("PUT", &key, ttl, content_length, content_type.as_deref())
