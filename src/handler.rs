@@ -123,7 +123,13 @@ impl App {
     async fn decide(&self, req: &Request) -> Result<Reply, Error> {
         if req.method == Method::Options {
             return Ok(Reply::Options {
-                allow: self.allow(req.target.as_ref().ok()),
+                allow: match &req.target {
+                    Ok(target) => self.allow(Some(target)),
+                    // A refused key under `presign/` is still the read-only
+                    // presign route.
+                    Err(_) if req.presign_route => "GET, HEAD, OPTIONS".to_string(),
+                    Err(_) => self.allow(None),
+                },
             });
         }
         if self.config.require_api_key && req.api_key_id.is_none() {

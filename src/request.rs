@@ -109,6 +109,8 @@ pub struct Request {
     /// The event says `isBase64Encoded: true` and its body is not base64
     /// (lambda_http's decoder panics on that; s3gate answers 400).
     pub bad_base64_body: bool,
+    /// The path is under `presign/` (whether or not its key is valid).
+    pub presign_route: bool,
 }
 
 impl Request {
@@ -132,6 +134,11 @@ impl Request {
             .path_parameters
             .and_then(|mut p| p.remove("proxy"))
             .flatten();
+        // The presign route, even when its key is refused (for `Allow`).
+        let presign_route = proxy
+            .as_deref()
+            .or(event.path.as_deref().map(|p| p.trim_start_matches('/')))
+            .is_some_and(|k| k.starts_with(crate::handler::PRESIGN_ROUTE));
         let target = match proxy {
             Some(key) => parse_key(&key, prefix_len),
             None => match event.path.as_deref() {
@@ -157,6 +164,7 @@ impl Request {
             request_id: ctx.request_id.unwrap_or_default(),
             api_key_id: identity.api_key_id.filter(|id| !id.is_empty()),
             bad_base64_body,
+            presign_route,
         }
     }
 
