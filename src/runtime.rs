@@ -64,7 +64,7 @@ impl RuntimeApi {
         path: &str,
         invocation_id: Option<&str>,
         body: Body,
-    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), BoxError> {
+    ) -> Result<(StatusCode, HeaderMap, impl AsRef<[u8]> + use<>), BoxError> {
         let mut req = build_request()
             .method(method)
             .uri(path)
@@ -73,7 +73,7 @@ impl RuntimeApi {
             req = req.header("lambda-runtime-invocation-id", id);
         }
         let (parts, body) = self.client.call(req.body(body)?).await?.into_parts();
-        let bytes = body.collect().await?.to_bytes().to_vec();
+        let bytes = body.collect().await?.to_bytes();
         Ok((parts.status, parts.headers, bytes))
     }
 
@@ -87,7 +87,7 @@ impl RuntimeApi {
         body: Body,
     ) -> Result<(), BoxError> {
         let (status, _, bytes) = self.call(Method::POST, path, invocation_id, body).await?;
-        let text = String::from_utf8_lossy(&bytes);
+        let text = String::from_utf8_lossy(bytes.as_ref());
         if status.is_server_error() {
             return Err(format!("Runtime API answered {status} to {path}: {text}").into());
         }
@@ -103,7 +103,7 @@ impl RuntimeApi {
     ) -> Result<(Invocation, Result<ProxyEvent, serde_json::Error>), BoxError> {
         let (status, headers, body) = self.call(Method::GET, NEXT, None, Body::empty()).await?;
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
+            let text = String::from_utf8_lossy(body.as_ref());
             return Err(format!("Runtime API answered {status} to {NEXT}: {text}").into());
         }
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -130,7 +130,7 @@ impl RuntimeApi {
             invocation_id: header("lambda-runtime-invocation-id").map(str::to_string),
             remaining,
         };
-        Ok((inv, serde_json::from_slice(&body)))
+        Ok((inv, serde_json::from_slice(body.as_ref())))
     }
 
     /// Sends the response JSON as it is (no re-validation, no copy).

@@ -63,16 +63,7 @@ async fn store_down_then_back() {
 #[tokio::test]
 async fn store_that_never_answers_times_out() {
     // Accepts connections and never says a word.
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let hold = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = listener.accept().await {
-            held.push(s);
-        }
-    });
+    let (addr, hold) = crate::support::bad_store(false).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let real = EmbeddedStore::start(dir.path(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .await

@@ -22,9 +22,8 @@ use s3gate::local::gateway::{Gateway, GatewayConfig};
 use s3gate::request::{Target, parse_key};
 use s3gate::{App, Error};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Fixture, client, repo};
+use crate::support::{Fixture, bad_store, client, repo};
 
 const KEY: &str = "openapi-test-key-aaaaaaaaaaaa";
 const METHODS: [&str; 8] = [
@@ -747,34 +746,6 @@ async fn gateway(app: App, plan: impl FnOnce(&mut GatewayConfig)) -> (Gateway, S
         .expect("gateway starts");
     let base = format!("http://{}/dev", gw.addr());
     (gw, base)
-}
-
-/// An "S3" that answers every request with 503 SlowDown, or never answers.
-async fn bad_store(slow_down: bool) -> (SocketAddr, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((mut s, _)) = listener.accept().await {
-            if slow_down {
-                tokio::spawn(async move {
-                    let mut buf = vec![0u8; 65536];
-                    let _ = s.read(&mut buf).await;
-                    let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
-                    let resp = format!(
-                        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = s.write_all(resp.as_bytes()).await;
-                });
-            } else {
-                held.push(s);
-            }
-        }
-    });
-    (addr, task)
 }
 
 struct Probe<'a> {

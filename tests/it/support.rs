@@ -207,3 +207,31 @@ impl Wire {
         }
     }
 }
+
+/// An "S3" that answers every request with 503 SlowDown, or never answers.
+pub async fn bad_store(slow_down: bool) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = listener.accept().await {
+            if slow_down {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let _ = tokio::io::AsyncReadExt::read(&mut s, &mut buf).await;
+                    let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+                    let resp = format!(
+                        "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut s, resp.as_bytes()).await;
+                });
+            } else {
+                held.push(s);
+            }
+        }
+    });
+    (addr, task)
+}
