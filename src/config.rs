@@ -117,6 +117,36 @@ pub const SETTINGS: &[Setting] = &[
         Some("10"),
         "seconds an S3 call may take, retries and body included (well under API Gateway's 29 s)",
     ),
+    flag(
+        "transforms",
+        "true",
+        "resize and convert images on GET with w, h, fit, gravity, format, q, dpr (off: those parameters get a 400)",
+    ),
+    setting(
+        "signing-secret",
+        None,
+        "HMAC-SHA256 secret (at least 32 bytes) for signed transform URLs; when set, a transform needs a valid `sig`",
+    ),
+    setting(
+        "max-pixels",
+        Some("50000000"),
+        "largest source image, in pixels (from its header), that a transform decodes; larger ones get a 422",
+    ),
+    setting(
+        "transform-timeout",
+        Some("12"),
+        "seconds a transform's decode, resize and encode may take, on top of s3-timeout (a transform request is cut at 27.5 s in all)",
+    ),
+    flag(
+        "variant-cache",
+        "false",
+        "store each transformed image under variant-prefix and serve it from there next time (needs s3:PutObject there)",
+    ),
+    setting(
+        "variant-prefix",
+        Some("_variants/"),
+        "folder (under key-prefix) of the variant cache; reserved: the API serves and accepts nothing under it",
+    ),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +171,23 @@ pub struct Config {
     /// `None`: automatic (path-style when an endpoint URL is configured).
     pub force_path_style: Option<bool>,
     pub s3_timeout: Duration,
+    pub transforms: bool,
+    /// Secret bytes; `None`: transforms are not signed.
+    pub signing_secret: Option<Secret>,
+    pub max_pixels: u64,
+    pub transform_timeout: Duration,
+    pub variant_cache: bool,
+    pub variant_prefix: String,
+}
+
+/// A secret that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
 }
 
 /// Every problem found in the settings, reported together.
@@ -276,6 +323,46 @@ impl Config {
             None => Duration::from_secs(10),
         };
 
+        let transforms = boolean(&raw, "transforms", &mut problems).unwrap_or(true);
+        let signing_secret = raw("signing-secret").filter(|v| !v.is_empty());
+        if let Some(secret) = &signing_secret
+            && secret.len() < crate::transform::sign::MIN_SECRET_LEN
+        {
+            problems.push(format!(
+                "signing-secret: {} bytes; at least {} are needed",
+                secret.len(),
+                crate::transform::sign::MIN_SECRET_LEN
+            ));
+        }
+        let signing_secret = signing_secret.map(|s| Secret(s.into_bytes()));
+        let max_pixels = number(&raw, "max-pixels", 1, 200_000_000, &mut problems);
+        let transform_timeout = match raw("transform-timeout") {
+            Some(s) => match s.trim().parse::<f64>() {
+                Ok(secs) if (0.5..=20.0).contains(&secs) => Duration::from_secs_f64(secs),
+                _ => {
+                    problems.push(format!(
+                        "transform-timeout {s:?}: expected seconds between 0.5 and 20"
+                    ));
+                    Duration::from_secs(12)
+                }
+            },
+            None => Duration::from_secs(12),
+        };
+        let variant_cache = boolean(&raw, "variant-cache", &mut problems).unwrap_or(false);
+        let variant_prefix = raw("variant-prefix").unwrap_or_default();
+        if variant_prefix.is_empty()
+            || !variant_prefix.ends_with('/')
+            || variant_prefix.starts_with('/')
+            || variant_prefix.len() > 128
+            || variant_prefix.contains("//")
+            || variant_prefix.chars().any(char::is_control)
+            || variant_prefix.starts_with(crate::handler::PRESIGN_ROUTE)
+        {
+            problems.push(format!(
+                "variant-prefix {variant_prefix:?}: expected a folder such as `_variants/` (ends with '/', no leading '/', not presign/, at most 128 bytes)"
+            ));
+        }
+
         if problems.is_empty() {
             Ok(Config {
                 bucket,
@@ -290,6 +377,12 @@ impl Config {
                 cors_origin,
                 force_path_style,
                 s3_timeout,
+                transforms,
+                signing_secret,
+                max_pixels,
+                transform_timeout,
+                variant_cache,
+                variant_prefix,
             })
         } else {
             Err(ConfigError { problems })

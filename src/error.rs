@@ -71,6 +71,15 @@ pub enum Error {
     RangeNotSatisfiable { size: u64 },
     #[error("writes are not enabled")]
     WritesDisabled,
+    /// A transform of an image s3gate will not or cannot process.
+    #[error("unprocessable image: {0}")]
+    Unprocessable(String),
+    /// A signed transform URL that does not verify.
+    #[error("signature refused: {0}")]
+    SignatureRefused(&'static str),
+    /// Decode, resize and encode took longer than `transform-timeout`.
+    #[error("transform took longer than {0:?}")]
+    TransformTimeout(std::time::Duration),
 }
 
 impl Error {
@@ -83,6 +92,9 @@ impl Error {
             Error::PreconditionFailed => 412,
             Error::RangeNotSatisfiable { .. } => 416,
             Error::WritesDisabled => 403,
+            Error::SignatureRefused(_) => 403,
+            Error::Unprocessable(_) => 422,
+            Error::TransformTimeout(_) => 504,
             Error::TooLarge { .. } => 413,
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => 502,
@@ -103,6 +115,9 @@ impl Error {
             Error::PreconditionFailed => "PreconditionFailed",
             Error::RangeNotSatisfiable { .. } => "RangeNotSatisfiable",
             Error::WritesDisabled => "Forbidden",
+            Error::SignatureRefused(_) => "InvalidSignature",
+            Error::Unprocessable(_) => "UnprocessableImage",
+            Error::TransformTimeout(_) => "GatewayTimeout",
             Error::TooLarge { .. } => "PayloadTooLarge",
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => "BadGateway",
@@ -130,6 +145,12 @@ impl Error {
                 format!("the requested range is not satisfiable; the object is {size} bytes")
             }
             Error::WritesDisabled => "writes are not enabled on this API".to_string(),
+            Error::SignatureRefused(why) => (*why).to_string(),
+            Error::Unprocessable(why) => why.clone(),
+            Error::TransformTimeout(limit) => format!(
+                "the transform did not finish within {:.1} s; ask for a smaller size or for jpeg or webp",
+                limit.as_secs_f64()
+            ),
             Error::TooLarge { size, limit } => format!(
                 "the object is {size} bytes, over the {limit}-byte limit for an inline response; \
                  ask for a presigned URL instead"

@@ -23,11 +23,19 @@ pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 pub struct App {
     pub config: Config,
     pub store: S3Store,
+    /// Transforms run one per core at most (a local server under load
+    /// queues them instead of holding dozens of decoded images at once).
+    transforms: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
     pub fn new(config: Config, store: S3Store) -> App {
-        App { config, store }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        App {
+            config,
+            store,
+            transforms: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
     }
 
     /// Configuration from `S3GATE_*`, the client from the SDK's environment.
@@ -35,7 +43,7 @@ impl App {
         let config = Config::from_env()?;
         let sdk = sdk_config_from_env(&config, None).await;
         let store = S3Store::new(&sdk, &config);
-        Ok(App { config, store })
+        Ok(App::new(config, store))
     }
 
     /// One API Gateway event in, one Lambda proxy response out. Never fails:
@@ -56,7 +64,16 @@ impl App {
         // One deadline for the whole request, however many S3 calls it
         // makes: the answer is a 504 JSON well before API Gateway's 29 s
         // (and before the function's own timeout, when that is shorter).
-        let budget = self.config.s3_timeout + std::time::Duration::from_millis(1500);
+        // A transform adds its own time, and stays under API Gateway's 29 s.
+        let work = if crate::transform::is_transform(&req.query)
+            && matches!(req.method, Method::Get | Method::Head)
+        {
+            (self.config.s3_timeout + self.config.transform_timeout)
+                .min(std::time::Duration::from_secs(26))
+        } else {
+            self.config.s3_timeout
+        };
+        let budget = work + std::time::Duration::from_millis(1500);
         let budget = left.map_or(budget, |left| budget.min(left));
         let reply = match tokio::time::timeout(budget, self.handle(&req)).await {
             Ok(reply) => reply,
@@ -65,7 +82,11 @@ impl App {
                 detail: format!("the request took longer than {budget:?}"),
             }),
         };
-        let (bytes, detail) = match &reply {
+        let inner = match &reply {
+            Reply::Variant { inner, .. } => inner.as_ref(),
+            other => other,
+        };
+        let (bytes, detail) = match inner {
             Reply::Object { body, .. } => (body.as_ref().map_or(0, Vec::len), None),
             Reply::Error(Error::Upstream { detail, .. }) => (0, Some(detail.clone())),
             _ => (0, None),
@@ -143,6 +164,16 @@ impl App {
             ));
         }
         let target = req.target.clone().map_err(Error::BadKey)?;
+        // The variant cache's folder is written by s3gate alone: nothing
+        // under it is served or accepted through the API.
+        if self.config.variant_cache
+            && let Target::Object(key) | Target::Listing(key) = &target
+            && key.starts_with(&self.config.variant_prefix)
+        {
+            return Err(Error::Forbidden(
+                "this folder is reserved for the variant cache of transformed images",
+            ));
+        }
         // HEAD answers what GET would (its body is dropped in handle_event).
         if let (Method::Get | Method::Head, Target::Object(key) | Target::Listing(key)) =
             (&req.method, &target)
@@ -152,6 +183,11 @@ impl App {
         }
         match (&req.method, target) {
             (Method::Get | Method::Head, Target::Listing(folder)) => self.list(req, folder).await,
+            (Method::Get | Method::Head, Target::Object(key))
+                if crate::transform::is_transform(&req.query) =>
+            {
+                self.transform(req, key).await
+            }
             (Method::Get, Target::Object(key)) => self.get(req, key).await,
             (Method::Head, Target::Object(key)) => {
                 let meta = self.store.head(&key, &req.conditions).await;
@@ -499,6 +535,215 @@ impl App {
             }
             Err(e) => Err(self.store_error(req, e)),
         }
+    }
+
+    /// `GET /{key}?w=...`: a resized or converted image (see
+    /// `crate::transform` for the order of work).
+    async fn transform(&self, req: &Request, key: String) -> Result<Reply, Error> {
+        use crate::transform::{self as t, pipeline};
+        if !self.config.transforms {
+            return Err(Error::BadRequest(
+                "image transforms (w, h, fit, gravity, format, q, dpr) are not enabled on this API"
+                    .to_string(),
+            ));
+        }
+        let spec = t::Spec::from_query(&req.query)
+            .map_err(|e| Error::BadRequest(e.to_string()))?
+            .ok_or_else(|| Error::BadRequest("no transform parameter".to_string()))?;
+        if let Some(secret) = &self.config.signing_secret {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            t::sign::verify(&secret.0, &key, &req.query, now)
+                .map_err(|r| Error::SignatureRefused(r.message()))?;
+        }
+        // The header first: type and pixel count decide before any decoding.
+        let opened = match self
+            .store
+            .open(
+                &key,
+                &Conditions::default(),
+                Some(ByteRange::FromTo(0, t::PROBE_BYTES - 1)),
+            )
+            .await
+        {
+            Ok(o) => o,
+            Err(StoreError::RangeNotSatisfiable) => {
+                return Err(Error::Unprocessable(
+                    "the object is empty, not an image".to_string(),
+                ));
+            }
+            Err(e) => return Err(self.store_error(req, e)),
+        };
+        let source = opened.meta.clone();
+        if source.size > t::MAX_SOURCE_BYTES {
+            return Err(Error::Unprocessable(format!(
+                "the object is {} bytes; transforms read at most {} (it can still be fetched without transform parameters)",
+                source.size,
+                t::MAX_SOURCE_BYTES
+            )));
+        }
+        let mut head = match opened.read().await {
+            Ok(b) => b,
+            Err(StoreError::Unavailable(_)) => self
+                .read_again(&key, &source, None)
+                .await
+                .map_err(|e| self.store_error(req, e))?,
+            Err(e) => return Err(self.store_error(req, e)),
+        };
+        let mut complete = head.len() as u64 == source.size;
+        let unprocessable = |f: pipeline::Failure| match f {
+            pipeline::Failure::Unprocessable(why) => Error::Unprocessable(why),
+            pipeline::Failure::TimedOut => Error::TransformTimeout(self.config.transform_timeout),
+        };
+        let probe = match pipeline::probe(&head, complete).map_err(unprocessable)? {
+            Some(p) => p,
+            None => {
+                // The frame header sits after a large metadata block.
+                head = self
+                    .read_again(&key, &source, None)
+                    .await
+                    .map_err(|e| self.store_error(req, e))?;
+                complete = true;
+                pipeline::probe(&head, true)
+                    .map_err(unprocessable)?
+                    .ok_or_else(|| Error::Unprocessable("the image header is damaged".into()))?
+            }
+        };
+        let pixels = u64::from(probe.width) * u64::from(probe.height);
+        if pixels > self.config.max_pixels {
+            return Err(Error::Unprocessable(format!(
+                "the image is {}×{} = {pixels} pixels, over this API's limit of {} for transforms",
+                probe.width, probe.height, self.config.max_pixels
+            )));
+        }
+        let plan = t::plan(&spec, probe.width, probe.height).map_err(Error::Unprocessable)?;
+        let out_pixels = u64::from(plan.canvas.0) * u64::from(plan.canvas.1);
+        let (format, vary) =
+            t::choose_format(spec.format, probe.kind, req.header("accept"), out_pixels)
+                .map_err(Error::Unprocessable)?;
+        // The variant's identity: known before any decoding, so a
+        // revalidation is answered without transforming.
+        let source_version = source.etag.clone().unwrap_or_else(|| {
+            format!(
+                "{}-{:?}",
+                source.size,
+                source.last_modified.map(crate::response::http_date)
+            )
+        });
+        let id = t::variant_id(&source_version, &spec, format);
+        let mut meta = crate::storage::ObjectMeta {
+            size: 0,
+            content_type: Some(format.mime().to_string()),
+            etag: Some(format!("\"{id}\"")),
+            last_modified: source.last_modified,
+            cache_control: source.cache_control.clone(),
+            content_disposition: None,
+            content_encoding: None,
+        };
+        let variant = |inner: Reply| Reply::Variant {
+            inner: Box::new(inner),
+            vary,
+        };
+        match req
+            .conditions
+            .evaluate(meta.etag.as_deref(), meta.last_modified)
+        {
+            Verdict::NotModified => return Ok(variant(Reply::NotModified { meta })),
+            Verdict::PreconditionFailed => return Err(Error::PreconditionFailed),
+            Verdict::Proceed => {}
+        }
+        let cache_key = t::variant_key(&self.config.variant_prefix, &key, &id, format);
+        let cache_key = (self.config.variant_cache
+            && self.config.key_prefix.len() + cache_key.len() <= crate::config::MAX_KEY_LEN)
+            .then_some(cache_key);
+        if let Some(ck) = &cache_key {
+            match self.store.open(ck, &Conditions::default(), None).await {
+                Ok(hit) if hit.meta.size > self.config.inline_limit => {
+                    return Ok(variant(
+                        self.too_large(req, ck, hit.meta.size, format.mime())
+                            .await?,
+                    ));
+                }
+                Ok(hit) => match hit.read().await {
+                    Ok(body) => {
+                        meta.size = body.len() as u64;
+                        tracing::debug!(request_id = %req.request_id, key = %ck, "variant cache hit");
+                        return Ok(variant(Reply::Object {
+                            key,
+                            meta,
+                            body: Some(body),
+                            part: None,
+                        }));
+                    }
+                    Err(e) => {
+                        tracing::warn!(request_id = %req.request_id, key = %ck, error = ?e, "variant cache read failed; transforming");
+                    }
+                },
+                Err(StoreError::NotFound | StoreError::Denied(_)) => {}
+                Err(e) => {
+                    tracing::warn!(request_id = %req.request_id, key = %ck, error = ?e, "variant cache lookup failed; transforming");
+                }
+            }
+        }
+        let bytes = if complete {
+            head
+        } else {
+            drop(head);
+            self.read_again(&key, &source, None)
+                .await
+                .map_err(|e| self.store_error(req, e))?
+        };
+        let _permit = self
+            .transforms
+            .acquire()
+            .await
+            .map_err(|_| Error::Unprocessable("the server is shutting down".to_string()))?;
+        let deadline = Instant::now() + self.config.transform_timeout;
+        let work_spec = spec.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            pipeline::run(&bytes, probe, &work_spec, format, deadline)
+        })
+        .await
+        .map_err(|_| Error::Unprocessable("the image could not be transformed".to_string()))?
+        .map_err(unprocessable)?;
+        meta.size = output.bytes.len() as u64;
+        let mut cached = false;
+        if let Some(ck) = &cache_key {
+            match self
+                .store
+                .put(
+                    ck,
+                    output.bytes.clone(),
+                    format.mime(),
+                    source.cache_control.as_deref(),
+                    source.etag.as_deref(),
+                )
+                .await
+            {
+                Ok(()) => cached = true,
+                Err(e) => {
+                    tracing::warn!(request_id = %req.request_id, key = %ck, error = ?e, "variant cache write failed");
+                }
+            }
+        }
+        if meta.size > self.config.inline_limit {
+            return match (&cache_key, cached) {
+                (Some(ck), true) => Ok(variant(
+                    self.too_large(req, ck, meta.size, format.mime()).await?,
+                )),
+                _ => Err(Error::TooLarge {
+                    size: meta.size,
+                    limit: self.config.inline_limit,
+                }),
+            };
+        }
+        Ok(variant(Reply::Object {
+            key,
+            meta,
+            body: Some(output.bytes),
+            part: None,
+        }))
     }
 
     fn store_error(&self, req: &Request, err: StoreError) -> Error {

@@ -12,6 +12,7 @@ pub mod response;
 pub mod runtime;
 pub mod storage;
 pub mod telemetry;
+pub mod transform;
 
 #[cfg(feature = "local")]
 pub mod local;

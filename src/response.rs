@@ -50,6 +50,13 @@ pub enum Reply {
         presigned: Presigned,
         expires_at: SystemTime,
     },
+    /// A transformed image (an `Object` or `NotModified` inside): no
+    /// `Accept-Ranges` (ranges are not served on variants) and, when the
+    /// format came from `Accept`, `Vary: Accept`.
+    Variant {
+        inner: Box<Reply>,
+        vary: bool,
+    },
     /// 204 answer to OPTIONS (a CORS preflight when `cors-origin` is set).
     Options {
         allow: String,
@@ -186,6 +193,25 @@ impl Serialize for ProxyResponse {
 
 /// Builds the response for `reply`.
 pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse {
+    if let Reply::Variant { inner, vary } = reply {
+        let mut response = render(*inner, config, request_id);
+        response
+            .headers
+            .retain(|(k, _)| !k.eq_ignore_ascii_case("Accept-Ranges"));
+        if vary && response.status_code < 400 {
+            match response
+                .headers
+                .iter_mut()
+                .find(|(k, _)| k.eq_ignore_ascii_case("Vary"))
+            {
+                Some((_, v)) => v.push_str(", Accept"),
+                None => response
+                    .headers
+                    .push(("Vary".to_string(), "Accept".to_string())),
+            }
+        }
+        return response;
+    }
     let mut headers: Vec<(String, String)> = Vec::with_capacity(12);
     let mut add = |k: &str, v: String| headers.push((k.to_string(), v));
     let (status_code, body) = match reply {
@@ -230,6 +256,8 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             validators_and_caching(&mut add, &meta, config);
             (304, None)
         }
+        // Handled above; kept total without a panic.
+        Reply::Variant { inner, .. } => return render(*inner, config, request_id),
         Reply::Listing { folder, page } => {
             add("Content-Type", "application/json".to_string());
             add("Cache-Control", "no-cache".to_string());

@@ -42,6 +42,19 @@ pub fn command() -> Command {
                 .arg(Arg::new("file").required(true).value_name("FILE"))
                 .arg(Arg::new("content-type").long("content-type").value_name("TYPE").help("media type [default: by extension]")),
         ))
+        .subcommand(
+            Command::new("sign")
+                .about("Sign a transform URL's parameters with S3GATE_SIGNING_SECRET; prints the query string to use")
+                .arg(Arg::new("key").required(true).help("object key, as in the API's URLs (e.g. partnerimages/67/28/67286576.jpeg)"))
+                .arg(Arg::new("params").required(true).value_name("QUERY").help("transform parameters, e.g. 'w=800&format=webp'"))
+                .arg(
+                    Arg::new("expires")
+                        .long("expires")
+                        .value_name("SECONDS")
+                        .value_parser(clap::value_parser!(u64))
+                        .help("the URL stops working this many seconds from now"),
+                ),
+        )
         .subcommand(with_store_args(
             Command::new("invoke")
                 .about("Run the Lambda handler once on an API Gateway event file and print the response JSON")
@@ -250,6 +263,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), CliErro
         Some(("serve", m)) => serve(m).await,
         Some(("get", m)) => get(m).await,
         Some(("put", m)) => put(m).await,
+        Some(("sign", m)) => sign(m),
         _ => Ok(()),
     }
 }
@@ -398,6 +412,73 @@ fn generated_key() -> String {
     }
     out.truncate(40);
     out
+}
+
+/// `s3gate sign KEY 'w=800&format=webp' [--expires SECONDS]`.
+fn sign(m: &ArgMatches) -> Result<(), CliError> {
+    use crate::transform::sign;
+    let var = env_var("signing-secret");
+    let secret = std::env::var(&var).unwrap_or_default();
+    if secret.len() < sign::MIN_SECRET_LEN {
+        return Err(CliError::Input(format!(
+            "{var} must hold the API's signing secret (at least {} bytes)",
+            sign::MIN_SECRET_LEN
+        )));
+    }
+    let key = m.get_one::<String>("key").cloned().unwrap_or_default();
+    let key = key.trim_start_matches('/').to_string();
+    let raw = m.get_one::<String>("params").cloned().unwrap_or_default();
+    let mut params: Vec<(String, String)> = Vec::new();
+    for pair in raw
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode(k)?, percent_decode(v)?);
+        if k == "sig" || k == "expires" {
+            continue;
+        }
+        params.push((k, v));
+    }
+    if let Some(secs) = m.get_one::<u64>("expires") {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        params.push(("expires".to_string(), (now + secs).to_string()));
+    }
+    let sig = sign::sign(
+        secret.as_bytes(),
+        &key,
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    params.push(("sig".to_string(), sig));
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", sign::encode(k), sign::encode(v)))
+        .collect();
+    println!("{}", query.join("&"));
+    Ok(())
+}
+
+fn percent_decode(s: &str) -> Result<String, CliError> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| CliError::Input(format!("{s:?}: bad percent-encoding")))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| CliError::Input(format!("{s:?}: not UTF-8")))
 }
 
 async fn invoke(m: &ArgMatches) -> Result<(), CliError> {

@@ -251,6 +251,36 @@ impl S3Store {
         })
     }
 
+    /// Writes one object (the variant cache: a transformed image, small by
+    /// construction). The source's ETag goes along as metadata, for people
+    /// looking at the bucket.
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: Option<&str>,
+        source_etag: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let call = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.s3_key(key))
+            .content_type(content_type)
+            .set_cache_control(cache_control.map(str::to_string))
+            .set_metadata(source_etag.map(|e| {
+                std::collections::HashMap::from([(
+                    "source-etag".to_string(),
+                    e.trim_matches('"').to_string(),
+                )])
+            }))
+            .body(ByteStream::from(body))
+            .send();
+        self.bounded(call).await?.map_err(classify)?;
+        Ok(())
+    }
+
     /// A presigned URL for GET, PUT or DELETE and the headers the client
     /// must send with it. A PUT signs `Content-Length` and `Content-Type`
     /// when given. Signing is local.

@@ -1,0 +1,101 @@
+//! s3gate's side of `scripts/bench-transform.sh`: one transform of one file,
+//! repeated in this process (the work the function does after S3 has
+//! answered), timed in CPU and wall time.
+//!
+//! ```text
+//! transform_bench <input-file> <query> <iterations> <output-file>
+//! transform_bench src12mp.jpg 'w=800&format=jpeg&q=80' 15 out.jpg
+//! ```
+//! Prints one JSON line: medians and minimum, output size and format.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use s3gate::transform::{FormatChoice, Spec, choose_format, pipeline};
+
+fn cpu_time() -> Duration {
+    // utime + stime of the whole process (the JPEG decoder may use a thread
+    // per colour component), from /proc: no libc call, no unsafe.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name.
+    let total = ticks(11) + ticks(12);
+    Duration::from_millis(total * 10)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 5 {
+        return Err("usage: transform_bench <input> <query> <iterations> <output>".into());
+    }
+    let input = std::fs::read(&args[1])?;
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for pair in args[2].split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        query.entry(k.to_string()).or_default().push(v.to_string());
+    }
+    let iterations: usize = args[3].parse()?;
+    let spec = Spec::from_query(&query)
+        .map_err(|e| e.to_string())?
+        .ok_or("the query has no transform parameter")?;
+    let probe = pipeline::probe(&input, true)
+        .map_err(|e| format!("{e:?}"))?
+        .ok_or("no header")?;
+    let pixels =
+        u64::from(spec.w.unwrap_or(probe.width)) * u64::from(spec.h.unwrap_or(probe.height));
+    let (format, _) = choose_format(
+        spec.format,
+        probe.kind,
+        Some("image/avif,image/webp"),
+        pixels,
+    )
+    .map_err(|e| e.to_string())?;
+    let once = || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        pipeline::run(&input, probe, &spec, format, deadline).map_err(|e| format!("{e:?}"))
+    };
+    let mut out = once()?;
+    // /proc ticks are 10 ms: time batches long enough to measure, and
+    // report the per-run figure.
+    let mut cpu = Vec::with_capacity(iterations);
+    let mut wall = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let (c0, w0) = (cpu_time(), Instant::now());
+        let mut runs = 0u32;
+        while runs == 0 || w0.elapsed() < Duration::from_millis(200) {
+            out = once()?;
+            runs += 1;
+        }
+        cpu.push((cpu_time() - c0).as_secs_f64() * 1e3 / f64::from(runs));
+        wall.push(w0.elapsed().as_secs_f64() * 1e3 / f64::from(runs));
+    }
+    std::fs::write(&args[4], &out.bytes)?;
+    let cpu_min = cpu.iter().copied().fold(f64::INFINITY, f64::min);
+    let line = serde_json::json!({
+        "tool": "s3gate",
+        "query": args[2],
+        "iterations": iterations,
+        "cpu_ms_median": (median(&mut cpu) * 100.0).round() / 100.0,
+        "cpu_ms_min": (cpu_min * 100.0).round() / 100.0,
+        "wall_ms_median": (median(&mut wall) * 100.0).round() / 100.0,
+        "bytes": out.bytes.len(),
+        "width": out.width,
+        "height": out.height,
+        "format": out.format.as_str(),
+        "keep": matches!(spec.format, FormatChoice::Keep),
+    });
+    println!("{line}");
+    Ok(())
+}

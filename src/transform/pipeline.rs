@@ -1,0 +1,686 @@
+//! Decode, resize, encode. Pure CPU work on bytes already read, run on a
+//! blocking thread by the handler; every step is bounded before it starts
+//! (pixel counts from the header, decoder memory limits, output caps) and
+//! the deadline is checked between steps and inside the WebP encoder.
+//!
+//! Codecs: `jpeg-decoder` (the one pure-Rust decoder that decodes at 1/2,
+//! 1/4 or 1/8 scale: a 12 MP photo for an 800 px answer is decoded at
+//! 1000×750), `png`, `image-webp` (decode), `fast_image_resize` (SIMD
+//! Lanczos3), `jpeg-encoder`, `webpx` (libwebp, built from source and linked
+//! statically), `ravif` (rav1e).
+
+use std::io::Cursor;
+use std::time::Instant;
+
+use fast_image_resize::images::{TypedImage, TypedImageRef};
+use fast_image_resize::pixels::{U8x3, U8x4};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
+
+use super::{Format, Plan, SourceKind, Spec, plan};
+
+/// Why a transform did not produce an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The image cannot be transformed (422): the message says why.
+    Unprocessable(String),
+    /// The deadline passed.
+    TimedOut,
+}
+
+fn bad(why: impl Into<String>) -> Failure {
+    Failure::Unprocessable(why.into())
+}
+
+/// What a source's header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub kind: SourceKind,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Reads type and size from the first bytes of a source. `Ok(None)`: the
+/// header is not in `head` (a JPEG with a large EXIF/ICC block before its
+/// frame header); read more and ask again. `complete` says `head` is the
+/// whole object.
+pub fn probe(head: &[u8], complete: bool) -> Result<Option<Probe>, Failure> {
+    use imagesize::ImageType;
+    let kind = match imagesize::image_type(head) {
+        Ok(ImageType::Jpeg) => SourceKind::Jpeg,
+        Ok(ImageType::Png) => SourceKind::Png,
+        Ok(ImageType::Webp) => SourceKind::Webp,
+        Ok(ImageType::Gif) => {
+            return Err(bad(
+                "GIF images are not transformed (animations are not resized); request it without transform parameters",
+            ));
+        }
+        Ok(ImageType::Heif(_)) => {
+            return Err(bad(
+                "AVIF/HEIF sources are not transformed (no decoder in this build); request it without transform parameters",
+            ));
+        }
+        Ok(_) | Err(_) if !complete && head.len() < 32 => return Ok(None),
+        Ok(_) | Err(_) => {
+            return Err(bad(
+                "the object is not a JPEG, PNG or WebP image, so it cannot be transformed",
+            ));
+        }
+    };
+    let size = match imagesize::blob_size(head) {
+        Ok(s) => s,
+        Err(_) if !complete => return Ok(None),
+        Err(_) => return Err(bad("the image header is damaged or incomplete")),
+    };
+    let (width, height) = (
+        u32::try_from(size.width).unwrap_or(u32::MAX),
+        u32::try_from(size.height).unwrap_or(u32::MAX),
+    );
+    if width == 0 || height == 0 {
+        return Err(bad("the image header gives a width or height of 0"));
+    }
+    if kind == SourceKind::Png && png_is_animated(head) {
+        return Err(animated("PNG"));
+    }
+    if kind == SourceKind::Webp && webp_is_animated(head) {
+        return Err(animated("WebP"));
+    }
+    Ok(Some(Probe {
+        kind,
+        width,
+        height,
+    }))
+}
+
+fn animated(kind: &str) -> Failure {
+    bad(format!(
+        "animated {kind} images are not transformed; request it without transform parameters"
+    ))
+}
+
+/// An `acTL` chunk before the first `IDAT` (APNG).
+fn png_is_animated(bytes: &[u8]) -> bool {
+    let mut at = 8;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let kind = &bytes[at + 4..at + 8];
+        if kind == b"acTL" {
+            return true;
+        }
+        if kind == b"IDAT" {
+            return false;
+        }
+        at = at.saturating_add(12).saturating_add(len as usize);
+    }
+    false
+}
+
+/// The animation flag of a `VP8X` header.
+fn webp_is_animated(bytes: &[u8]) -> bool {
+    bytes.len() > 20 && &bytes[12..16] == b"VP8X" && bytes[20] & 0x02 != 0
+}
+
+/// EXIF orientation (1-8) of a JPEG, from its APP1 segment; 1 when absent.
+pub fn jpeg_orientation(bytes: &[u8]) -> u8 {
+    let mut at = 2;
+    while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+        let marker = bytes[at + 1];
+        if marker == 0xDA || marker == 0xD9 {
+            break;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        let body = bytes.get(at + 4..at + 2 + len).unwrap_or(&[]);
+        if marker == 0xE1
+            && let Some(tiff) = body.strip_prefix(b"Exif\0\0")
+        {
+            return exif_orientation(tiff).unwrap_or(1);
+        }
+        at += 2 + len;
+    }
+    1
+}
+
+fn exif_orientation(tiff: &[u8]) -> Option<u8> {
+    let le = match tiff.get(..2)? {
+        b"II" => true,
+        b"MM" => false,
+        _ => return None,
+    };
+    let u16_at = |i: usize| -> Option<u16> {
+        let b = tiff.get(i..i + 2)?;
+        Some(if le {
+            u16::from_le_bytes([b[0], b[1]])
+        } else {
+            u16::from_be_bytes([b[0], b[1]])
+        })
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        let b = tiff.get(i..i + 4)?;
+        Some(if le {
+            u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        } else {
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let count = usize::from(u16_at(ifd)?);
+    (0..count.min(512)).find_map(|i| {
+        let e = ifd + 2 + i * 12;
+        (u16_at(e)? == 0x0112)
+            .then(|| u16_at(e + 8))
+            .flatten()
+            .and_then(|o| u8::try_from(o).ok())
+            .filter(|o| (1..=8).contains(o))
+    })
+}
+
+/// Pixels: 3 (RGB) or 4 (RGBA) 8-bit channels, rows packed.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub data: Vec<u8>,
+}
+
+/// A finished transform.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub format: Format,
+}
+
+/// The whole transform of one source.
+pub fn run(
+    bytes: &[u8],
+    probe: Probe,
+    spec: &Spec,
+    format: Format,
+    deadline: Instant,
+) -> Result<Output, Failure> {
+    let check = || {
+        if Instant::now() >= deadline {
+            Err(Failure::TimedOut)
+        } else {
+            Ok(())
+        }
+    };
+    let orientation = if probe.kind == SourceKind::Jpeg {
+        jpeg_orientation(bytes)
+    } else {
+        1
+    };
+    let turned = orientation >= 5;
+    let (dw, dh) = if turned {
+        (probe.height, probe.width)
+    } else {
+        (probe.width, probe.height)
+    };
+    let plan = plan(spec, dw, dh).map_err(Failure::Unprocessable)?;
+    let pixels = match probe.kind {
+        SourceKind::Jpeg => decode_jpeg(bytes, probe, &plan, turned)?,
+        SourceKind::Png => decode_png(bytes, probe)?,
+        SourceKind::Webp => decode_webp(bytes, probe)?,
+    };
+    check()?;
+    let pixels = orient(pixels, orientation);
+    let pixels = drop_opaque_alpha(pixels);
+    // The crop, in the decoded pixels (a JPEG may be decoded smaller).
+    let (fx, fy) = (
+        f64::from(pixels.width) / f64::from(dw),
+        f64::from(pixels.height) / f64::from(dh),
+    );
+    let crop = (
+        plan.crop.0 * fx,
+        plan.crop.1 * fy,
+        plan.crop.2 * fx,
+        plan.crop.3 * fy,
+    );
+    let image = resize(&pixels, crop, plan.image)?;
+    drop(pixels);
+    check()?;
+    let canvas = place(image, &plan, format);
+    let bytes = encode(&canvas, format, spec.q, deadline)?;
+    Ok(Output {
+        bytes,
+        width: canvas.width,
+        height: canvas.height,
+        format,
+    })
+}
+
+/// Decodes a JPEG at the smallest of 1/8, 1/4, 1/2, 1 whose crop still
+/// covers the target on both axes (what libjpeg's scaled IDCT, and sharp's
+/// shrink-on-load, do).
+fn decode_jpeg(bytes: &[u8], probe: Probe, plan: &Plan, turned: bool) -> Result<Pixels, Failure> {
+    let mut dec = jpeg_decoder::Decoder::new(bytes);
+    // Room for the largest allowed source at full scale (the caller checked
+    // the pixel count); progressive files keep all coefficients.
+    dec.set_max_decoding_buffer_size(usize::MAX);
+    dec.read_info()
+        .map_err(|e| bad(format!("the JPEG cannot be decoded: {e}")))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| bad("the JPEG has no frame header"))?;
+    if (u32::from(info.width), u32::from(info.height)) != (probe.width, probe.height) {
+        return Err(bad("the JPEG's frame header contradicts its first one"));
+    }
+    // Target and crop in stored (unrotated) orientation.
+    let (tw, th, cw, ch) = if turned {
+        (plan.image.1, plan.image.0, plan.crop.3, plan.crop.2)
+    } else {
+        (plan.image.0, plan.image.1, plan.crop.2, plan.crop.3)
+    };
+    let (w, h) = (f64::from(probe.width), f64::from(probe.height));
+    let k = [1u32, 2, 4]
+        .into_iter()
+        .find(|&k| {
+            let (sw, sh) = (
+                (w * f64::from(k) / 8.0).ceil(),
+                (h * f64::from(k) / 8.0).ceil(),
+            );
+            cw * sw / w >= f64::from(tw) && ch * sh / h >= f64::from(th)
+        })
+        .unwrap_or(8);
+    if k < 8 {
+        let sw = (u32::from(info.width) * k).div_ceil(8);
+        let sh = (u32::from(info.height) * k).div_ceil(8);
+        dec.scale(sw as u16, sh as u16)
+            .map_err(|e| bad(format!("the JPEG cannot be decoded: {e}")))?;
+    }
+    let data = dec
+        .decode()
+        .map_err(|e| bad(format!("the JPEG cannot be decoded: {e}")))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| bad("the JPEG has no frame header"))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    let data = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => data,
+        jpeg_decoder::PixelFormat::L8 => data.iter().flat_map(|&v| [v, v, v]).collect(),
+        jpeg_decoder::PixelFormat::L16 => {
+            return Err(bad("16-bit (lossless) JPEGs are not transformed"));
+        }
+        jpeg_decoder::PixelFormat::CMYK32 => {
+            return Err(bad("CMYK JPEGs are not transformed"));
+        }
+    };
+    if data.len() != width as usize * height as usize * 3 {
+        return Err(bad("the JPEG decoded to fewer pixels than its header says"));
+    }
+    Ok(Pixels {
+        width,
+        height,
+        channels: 3,
+        data,
+    })
+}
+
+fn decode_png(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
+    let limits = png::Limits {
+        // RGBA at 16 bits before it is brought to 8: the caller checked
+        // the pixel count, this bounds what a lying header can cost.
+        bytes: (probe.width as usize)
+            .saturating_mul(probe.height as usize)
+            .saturating_mul(8)
+            .saturating_add(1 << 20),
+    };
+    let mut d = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    d.set_transformations(png::Transformations::normalize_to_color8());
+    let mut r = d
+        .read_info()
+        .map_err(|e| bad(format!("the PNG cannot be decoded: {e}")))?;
+    if r.info().animation_control.is_some() {
+        return Err(animated("PNG"));
+    }
+    if (r.info().width, r.info().height) != (probe.width, probe.height) {
+        return Err(bad("the PNG's header contradicts itself"));
+    }
+    let size = r
+        .output_buffer_size()
+        .ok_or_else(|| bad("the PNG is too large to decode"))?;
+    let mut buf = vec![0; size];
+    let frame = r
+        .next_frame(&mut buf)
+        .map_err(|e| bad(format!("the PNG cannot be decoded: {e}")))?;
+    buf.truncate(frame.buffer_size());
+    let (channels, data) = match frame.color_type {
+        png::ColorType::Rgb => (3, buf),
+        png::ColorType::Rgba => (4, buf),
+        png::ColorType::Grayscale => (3, buf.iter().flat_map(|&v| [v, v, v]).collect()),
+        png::ColorType::GrayscaleAlpha => (
+            4,
+            buf.chunks_exact(2)
+                .flat_map(|p| [p[0], p[0], p[0], p[1]])
+                .collect(),
+        ),
+        png::ColorType::Indexed => return Err(bad("the PNG's palette could not be expanded")),
+    };
+    if data.len() != frame.width as usize * frame.height as usize * channels {
+        return Err(bad("the PNG decoded to fewer pixels than its header says"));
+    }
+    Ok(Pixels {
+        width: frame.width,
+        height: frame.height,
+        channels: channels as u8,
+        data,
+    })
+}
+
+fn decode_webp(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
+    let mut d = image_webp::WebPDecoder::new(Cursor::new(bytes))
+        .map_err(|e| bad(format!("the WebP cannot be decoded: {e}")))?;
+    if d.is_animated() {
+        return Err(animated("WebP"));
+    }
+    if d.dimensions() != (probe.width, probe.height) {
+        return Err(bad("the WebP's header contradicts itself"));
+    }
+    d.set_memory_limit(
+        (probe.width as usize)
+            .saturating_mul(probe.height as usize)
+            .saturating_mul(4)
+            .saturating_add(1 << 20),
+    );
+    let size = d
+        .output_buffer_size()
+        .ok_or_else(|| bad("the WebP is too large to decode"))?;
+    let mut data = vec![0; size];
+    d.read_image(&mut data)
+        .map_err(|e| bad(format!("the WebP cannot be decoded: {e}")))?;
+    let channels = if d.has_alpha() { 4 } else { 3 };
+    if data.len() != probe.width as usize * probe.height as usize * channels {
+        return Err(bad("the WebP decoded to an unexpected size"));
+    }
+    Ok(Pixels {
+        width: probe.width,
+        height: probe.height,
+        channels: channels as u8,
+        data,
+    })
+}
+
+/// Turns stored pixels upright (EXIF orientation 2-8).
+fn orient(p: Pixels, orientation: u8) -> Pixels {
+    if !(2..=8).contains(&orientation) {
+        return p;
+    }
+    let (w, h, c) = (p.width as usize, p.height as usize, p.channels as usize);
+    let (ow, oh) = if orientation >= 5 { (h, w) } else { (w, h) };
+    let mut out = vec![0u8; p.data.len()];
+    for dy in 0..oh {
+        for dx in 0..ow {
+            let (sx, sy) = match orientation {
+                2 => (w - 1 - dx, dy),
+                3 => (w - 1 - dx, h - 1 - dy),
+                4 => (dx, h - 1 - dy),
+                5 => (dy, dx),
+                6 => (dy, h - 1 - dx),
+                7 => (w - 1 - dy, h - 1 - dx),
+                _ => (w - 1 - dy, dx),
+            };
+            let s = (sy * w + sx) * c;
+            let d = (dy * ow + dx) * c;
+            out[d..d + c].copy_from_slice(&p.data[s..s + c]);
+        }
+    }
+    Pixels {
+        width: ow as u32,
+        height: oh as u32,
+        channels: p.channels,
+        data: out,
+    }
+}
+
+/// RGBA whose every pixel is opaque becomes RGB: less to resize and encode.
+fn drop_opaque_alpha(p: Pixels) -> Pixels {
+    if p.channels != 4 || p.data.chunks_exact(4).any(|px| px[3] != 255) {
+        return p;
+    }
+    let data = p
+        .data
+        .chunks_exact(4)
+        .flat_map(|px| [px[0], px[1], px[2]])
+        .collect();
+    Pixels {
+        channels: 3,
+        data,
+        ..p
+    }
+}
+
+fn resize(p: &Pixels, crop: (f64, f64, f64, f64), to: (u32, u32)) -> Result<Pixels, Failure> {
+    let whole = crop == (0.0, 0.0, f64::from(p.width), f64::from(p.height));
+    if whole && to == (p.width, p.height) {
+        return Ok(p.clone());
+    }
+    let c = usize::from(p.channels);
+    let mut data = vec![0u8; to.0 as usize * to.1 as usize * c];
+    let opts = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+        .crop(crop.0, crop.1, crop.2, crop.3);
+    let failed = |e: &dyn std::fmt::Display| bad(format!("the image could not be resized: {e}"));
+    let mut resizer = Resizer::new();
+    if c == 4 {
+        let src = TypedImageRef::<U8x4>::from_buffer(p.width, p.height, &p.data)
+            .map_err(|e| failed(&e))?;
+        let mut dst =
+            TypedImage::<U8x4>::from_buffer(to.0, to.1, &mut data).map_err(|e| failed(&e))?;
+        resizer
+            .resize_typed(&src, &mut dst, &opts)
+            .map_err(|e| failed(&e))?;
+    } else {
+        let src = TypedImageRef::<U8x3>::from_buffer(p.width, p.height, &p.data)
+            .map_err(|e| failed(&e))?;
+        let mut dst =
+            TypedImage::<U8x3>::from_buffer(to.0, to.1, &mut data).map_err(|e| failed(&e))?;
+        resizer
+            .resize_typed(&src, &mut dst, &opts)
+            .map_err(|e| failed(&e))?;
+    }
+    Ok(Pixels {
+        width: to.0,
+        height: to.1,
+        channels: p.channels,
+        data,
+    })
+}
+
+/// The image on its canvas (`contain` pads: transparent where the format
+/// keeps alpha, white for JPEG), and alpha flattened onto white for JPEG.
+fn place(image: Pixels, plan: &Plan, format: Format) -> Pixels {
+    let image = if !format.has_alpha() && image.channels == 4 {
+        flatten(image)
+    } else {
+        image
+    };
+    if plan.canvas == (image.width, image.height) {
+        return image;
+    }
+    let c = if format.has_alpha() { 4 } else { 3 };
+    let (cw, ch) = (plan.canvas.0 as usize, plan.canvas.1 as usize);
+    let bg: &[u8] = if c == 4 {
+        &[0, 0, 0, 0]
+    } else {
+        &[255, 255, 255]
+    };
+    let mut data: Vec<u8> = bg.iter().copied().cycle().take(cw * ch * c).collect();
+    let (ox, oy) = (plan.offset.0 as usize, plan.offset.1 as usize);
+    let ic = usize::from(image.channels);
+    for y in 0..image.height as usize {
+        for x in 0..image.width as usize {
+            let s = (y * image.width as usize + x) * ic;
+            let d = ((oy + y) * cw + ox + x) * c;
+            if d + c > data.len() {
+                continue;
+            }
+            data[d..d + 3].copy_from_slice(&image.data[s..s + 3]);
+            if c == 4 {
+                data[d + 3] = if ic == 4 { image.data[s + 3] } else { 255 };
+            }
+        }
+    }
+    Pixels {
+        width: plan.canvas.0,
+        height: plan.canvas.1,
+        channels: c as u8,
+        data,
+    }
+}
+
+fn flatten(p: Pixels) -> Pixels {
+    let data = p
+        .data
+        .chunks_exact(4)
+        .flat_map(|px| {
+            let a = u32::from(px[3]);
+            let mix = |v: u8| ((u32::from(v) * a + 255 * (255 - a) + 127) / 255) as u8;
+            [mix(px[0]), mix(px[1]), mix(px[2])]
+        })
+        .collect();
+    Pixels {
+        channels: 3,
+        data,
+        ..p
+    }
+}
+
+/// Stops libwebp's encoder when the request's deadline passes.
+struct Deadline(Instant);
+
+impl webpx::Stop for Deadline {
+    fn check(&self) -> Result<(), webpx::StopReason> {
+        if Instant::now() >= self.0 {
+            Err(webpx::StopReason::TimedOut)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// ravif's quality for s3gate's `q`: `q=80` gives about what sharp's AVIF
+/// default (quality 50) gives, and about the PSNR of JPEG at `q=80`, at a
+/// third of JPEG's size (calibrated with `scripts/bench-transform.sh`).
+pub fn avif_quality(q: u8) -> f32 {
+    let q = f32::from(q);
+    if q <= 80.0 {
+        20.0 + (q - 1.0) * 50.0 / 79.0
+    } else {
+        70.0 + (q - 80.0) * 30.0 / 20.0
+    }
+}
+
+fn encode(p: &Pixels, format: Format, q: u8, deadline: Instant) -> Result<Vec<u8>, Failure> {
+    let failed = |e: &dyn std::fmt::Display| bad(format!("the image could not be encoded: {e}"));
+    let (w, h) = (p.width, p.height);
+    match format {
+        Format::Jpeg => {
+            let mut out = Vec::with_capacity(64 << 10);
+            let mut enc = jpeg_encoder::Encoder::new(&mut out, q);
+            enc.set_optimized_huffman_tables(true);
+            enc.set_chroma_subsampling_method(jpeg_encoder::ChromaSubsamplingMethod::Average);
+            let (ww, hh) = (
+                u16::try_from(w).map_err(|e| failed(&e))?,
+                u16::try_from(h).map_err(|e| failed(&e))?,
+            );
+            enc.encode(&p.data, ww, hh, jpeg_encoder::ColorType::Rgb)
+                .map_err(|e| failed(&e))?;
+            Ok(out)
+        }
+        Format::Png => {
+            let mut out = Vec::with_capacity(256 << 10);
+            let mut enc = png::Encoder::new(&mut out, w, h);
+            enc.set_color(if p.channels == 4 {
+                png::ColorType::Rgba
+            } else {
+                png::ColorType::Rgb
+            });
+            enc.set_depth(png::BitDepth::Eight);
+            let mut writer = enc.write_header().map_err(|e| failed(&e))?;
+            writer.write_image_data(&p.data).map_err(|e| failed(&e))?;
+            writer.finish().map_err(|e| failed(&e))?;
+            Ok(out)
+        }
+        Format::Webp => {
+            let enc = if p.channels == 4 {
+                webpx::Encoder::new_rgba(&p.data, w, h)
+            } else {
+                webpx::Encoder::new_rgb(&p.data, w, h)
+            };
+            enc.quality(f32::from(q))
+                .method(4)
+                .encode(Deadline(deadline))
+                .map_err(|e| match e.error() {
+                    webpx::Error::Stopped(_) => Failure::TimedOut,
+                    _ => failed(&e),
+                })
+        }
+        Format::Avif => {
+            use rgb::FromSlice;
+            let enc = ravif::Encoder::new()
+                .with_quality(avif_quality(q))
+                .with_alpha_quality(avif_quality(q))
+                .with_speed(6)
+                .with_bit_depth(ravif::BitDepth::Eight)
+                .with_num_threads(Some(1));
+            let (w, h) = (w as usize, h as usize);
+            let encoded = if p.channels == 4 {
+                enc.encode_rgba(imgref::Img::new(p.data.as_rgba(), w, h))
+            } else {
+                enc.encode_rgb(imgref::Img::new(p.data.as_rgb(), w, h))
+            };
+            encoded.map(|e| e.avif_file).map_err(|e| failed(&e))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orientation_moves_pixels_where_exif_says() {
+        // 2×1: a red pixel then a blue one.
+        let p = Pixels {
+            width: 2,
+            height: 1,
+            channels: 3,
+            data: vec![255, 0, 0, 0, 0, 255],
+        };
+        let six = orient(p.clone(), 6);
+        assert_eq!((six.width, six.height), (1, 2));
+        assert_eq!(six.data, vec![255, 0, 0, 0, 0, 255]);
+        let eight = orient(p.clone(), 8);
+        assert_eq!(eight.data, vec![0, 0, 255, 255, 0, 0]);
+        let three = orient(p.clone(), 3);
+        assert_eq!(three.data, vec![0, 0, 255, 255, 0, 0]);
+        assert_eq!(orient(p.clone(), 1).data, p.data);
+    }
+
+    #[test]
+    fn avif_quality_stays_in_ravif_range() {
+        for q in 1..=100u8 {
+            let a = avif_quality(q);
+            assert!((1.0..=100.0).contains(&a), "{q} -> {a}");
+        }
+        assert_eq!(avif_quality(80), 70.0);
+        assert_eq!(avif_quality(100), 100.0);
+    }
+
+    #[test]
+    fn exif_orientation_is_read_from_app1() {
+        // SOI, APP1 "Exif\0\0" + big-endian TIFF with one IFD entry 0x0112 = 6.
+        let mut tiff = b"MM\0\x2a\0\0\0\x08".to_vec();
+        tiff.extend_from_slice(&[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        jpeg.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        jpeg.extend_from_slice(&app1);
+        jpeg.extend_from_slice(&[0xFF, 0xDA]);
+        assert_eq!(jpeg_orientation(&jpeg), 6);
+        assert_eq!(jpeg_orientation(&[0xFF, 0xD8, 0xFF, 0xDA]), 1);
+        assert_eq!(jpeg_orientation(&jpeg[..12]), 1);
+    }
+}
