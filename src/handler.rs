@@ -171,7 +171,7 @@ impl App {
             && key.starts_with(&self.config.variant_prefix)
         {
             return Err(Error::Forbidden(
-                "this folder is reserved for the variant cache of transformed images",
+                "this folder is reserved for the variant cache",
             ));
         }
         // HEAD answers what GET would (its body is dropped in handle_event).

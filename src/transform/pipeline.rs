@@ -51,12 +51,12 @@ pub fn probe(head: &[u8], complete: bool) -> Result<Option<Probe>, Failure> {
         Ok(ImageType::Webp) => SourceKind::Webp,
         Ok(ImageType::Gif) => {
             return Err(bad(
-                "GIF images are not transformed (animations are not resized); request it without transform parameters",
+                "GIFs are not transformed (animations are not resized); fetch the original without transform parameters",
             ));
         }
         Ok(ImageType::Heif(_)) => {
             return Err(bad(
-                "AVIF/HEIF sources are not transformed (no decoder in this build); request it without transform parameters",
+                "AVIF/HEIF sources are not transformed (no decoder in this build); fetch the original without transform parameters",
             ));
         }
         Ok(_) | Err(_) if !complete && head.len() < 32 => return Ok(None),
@@ -93,7 +93,7 @@ pub fn probe(head: &[u8], complete: bool) -> Result<Option<Probe>, Failure> {
 
 fn animated(kind: &str) -> Failure {
     bad(format!(
-        "animated {kind} images are not transformed; request it without transform parameters"
+        "animated {kind}s are not transformed; fetch the original without transform parameters"
     ))
 }
 

@@ -17,3 +17,4 @@ mod properties;
 mod runtime;
 mod security;
 mod support;
+mod transforms;

@@ -113,6 +113,9 @@ fn every_error() -> Vec<Error> {
         Error::PreconditionFailed,
         Error::RangeNotSatisfiable { size: 1 },
         Error::WritesDisabled,
+        Error::Unprocessable("image".into()),
+        Error::SignatureRefused("sig"),
+        Error::TransformTimeout(std::time::Duration::from_secs(1)),
     ];
     for e in &all {
         match e {
@@ -126,7 +129,10 @@ fn every_error() -> Vec<Error> {
             | Error::BadRequest(_)
             | Error::PreconditionFailed
             | Error::RangeNotSatisfiable { .. }
-            | Error::WritesDisabled => {}
+            | Error::WritesDisabled
+            | Error::Unprocessable(_)
+            | Error::SignatureRefused(_)
+            | Error::TransformTimeout(_) => {}
         }
     }
     all
