@@ -33,6 +33,9 @@ use crate::support::{Fixture, event, repo, sample};
 /// The S3 object ARN the role may act on, as `!Sub` writes it (partition
 /// normalised to `aws`).
 const OBJECT_ARN: &str = "arn:aws:s3:::${BucketName}/${KeyPrefix}*";
+/// The variant cache's folder, the one place `s3:PutObject` may reach
+/// without writes on.
+const VARIANT_ARN: &str = "arn:aws:s3:::${BucketName}/${KeyPrefix}${VariantPrefix}*";
 /// The bucket ARN `s3:ListBucket` needs.
 const BUCKET_ARN: &str = "arn:aws:s3:::${BucketName}";
 
@@ -274,6 +277,7 @@ impl Checker<'_> {
                 .any(|(c, on)| *on && condition_is_on(self.template, c, param))
         };
         let (writes_on, listing_on) = (behind_on("AllowWrite"), behind_on("AllowList"));
+        let cache_on = behind_on("VariantCache");
         for action in &actions {
             if action.contains(['*', '?']) {
                 self.find(place, format!("wildcard action {action:?}"));
@@ -281,6 +285,8 @@ impl Checker<'_> {
             }
             let want = match action.to_ascii_lowercase().as_str() {
                 "s3:getobject" => OBJECT_ARN,
+                // The variant cache: PutObject on its folder alone.
+                "s3:putobject" if cache_on && !writes_on => VARIANT_ARN,
                 "s3:putobject" | "s3:deleteobject" => {
                     if !writes_on {
                         self.find(
@@ -446,7 +452,7 @@ fn template_iam_policies_are_least_privilege() {
     }
 
     // Listing and writes are off unless the deployer turns them on.
-    for param in ["AllowList", "AllowWrite"] {
+    for param in ["AllowList", "AllowWrite", "VariantCache"] {
         let default = field(&template, "Parameters")
             .and_then(|p| field(p, param))
             .and_then(|p| field(p, "Default"))
@@ -488,6 +494,21 @@ fn template_parameters_cannot_widen_the_policy() {
     ] {
         assert!(!prefix.is_match(bad), "KeyPrefix {bad:?} must be refused");
     }
+    let variants = pattern("VariantPrefix");
+    for ok in ["_variants/", "cache/thumbs/", "v 1/"] {
+        assert!(
+            variants.is_match(ok),
+            "VariantPrefix {ok:?} should be allowed"
+        );
+    }
+    for bad in [
+        "", "*", "*/", "a*/", "a?/", "${x}/", "/abs/", "variants", "a$/",
+    ] {
+        assert!(
+            !variants.is_match(bad),
+            "VariantPrefix {bad:?} must be refused"
+        );
+    }
     let bucket = pattern("BucketName");
     assert!(bucket.is_match("my-images.example"), "a plain bucket name");
     for bad in ["*", "my-*", "my-bucke?", "b/x", "a:b", "${x}"] {
@@ -503,6 +524,7 @@ fn role_template(statements: &str, extra_role_properties: &str) -> String {
 Conditions:
   ListingOn: !Equals [!Ref AllowList, "true"]
   WritesOn: !Equals [!Ref AllowWrite, "true"]
+  CacheOn: !Equals [!Ref VariantCache, "true"]
 Resources:
   LogGroup:
     Type: AWS::Logs::LogGroup
@@ -611,6 +633,16 @@ fn the_policy_checker_catches_bad_policies() {
         (
             "PutObject in the else branch",
             "- !If\n  - WritesOn\n  - !Ref AWS::NoValue\n  - Effect: Allow\n    Action: s3:PutObject\n    Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/${KeyPrefix}*\"\n",
+            "write action s3:PutObject not behind",
+        ),
+        (
+            "variant cache write on the whole prefix",
+            "- !If\n  - CacheOn\n  - Effect: Allow\n    Action: s3:PutObject\n    Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/${KeyPrefix}*\"\n  - !Ref AWS::NoValue\n",
+            "want \"arn:aws:s3:::${BucketName}/${KeyPrefix}${VariantPrefix}*\"",
+        ),
+        (
+            "variant cache write not behind VariantCache",
+            "- Effect: Allow\n  Action: s3:PutObject\n  Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/${KeyPrefix}${VariantPrefix}*\"\n",
             "write action s3:PutObject not behind",
         ),
         (
