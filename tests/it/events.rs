@@ -20,6 +20,8 @@ enum Want {
     Lists(&'static [&'static str]),
     /// A presign answer for this method.
     Presigned(&'static str),
+    /// A transformed image: format, width, height (decoded).
+    Image(&'static str, u32, u32),
 }
 
 const JPEG: &str = "partnerimages/67/28/67286576.jpeg";
@@ -110,6 +112,19 @@ const EXPECTED: &[(&str, Settings, u16, Want)] = &[
         Want::Empty,
     ),
     ("presign-get.json", &[], 200, Want::Presigned("GET")),
+    ("transform.json", &[], 200, Want::Image("webp", 400, 300)),
+    (
+        "transform-auto.json",
+        &[],
+        200,
+        Want::Image("avif", 320, 320),
+    ),
+    (
+        "transform-bad-param.json",
+        &[],
+        400,
+        Want::Error("BadRequest"),
+    ),
     (
         "presign-put.json",
         &[("allow-write", "true")],
@@ -165,6 +180,14 @@ async fn every_event_gets_its_expected_answer() {
                         .as_str()
                         .is_some_and(|u| u.contains("X-Amz-Signature=")),
                     "{file}: {v}"
+                );
+            }
+            Want::Image(format, w, h) => {
+                assert!(got.base64, "{file}: binary bodies are base64");
+                assert_eq!(
+                    crate::transforms::decoded(&got.body),
+                    (*format, *w, *h),
+                    "{file}"
                 );
             }
             Want::Lists(names) => {
