@@ -96,3 +96,9 @@ event("presign-put", "presign/uploads/new-photo.jpeg",
 # (lambda_http's decoder panics on it; s3gate answers 400).
 event("bad-base64-body", "uploads/new-photo.jpeg", method="PUT", headers={"Content-Type": "image/jpeg"},
       body="%%% not base64 %%%", b64=True, n=22)
+# Image transforms (README, "Image transforms") of the 1600x1200 sample photo.
+PHOTO = "partnerimages/67/28/67286577.jpeg"
+event("transform", PHOTO, query={"w": "400", "format": "webp", "q": "80"}, n=23)
+event("transform-auto", PHOTO, query={"w": "320", "h": "320", "fit": "cover", "format": "auto"},
+      headers={"Accept": "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"}, n=24)
+event("transform-bad-param", PHOTO, query={"w": "0"}, n=25)
