@@ -650,3 +650,121 @@ async fn large_outputs_redirect_to_the_cached_variant_or_get_413() {
         assert_eq!(decoded(&body), ("png", 600, 450), "{round}");
     }
 }
+
+// ---- properties: any parameters on any small picture, and damaged files ----
+
+mod properties {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use proptest::prelude::*;
+    use s3gate::transform::{FormatChoice, Spec, choose_format, pipeline, plan};
+
+    fn source(kind: u8, w: u32, h: u32) -> Vec<u8> {
+        match kind {
+            0 => super::jpeg(w, h, None),
+            1 => super::png_rgba(w, h),
+            2 => super::webp(w, h),
+            _ => super::jpeg(w, h, Some(u16::from(kind % 8) + 1)),
+        }
+    }
+
+    fn query() -> impl Strategy<Value = HashMap<String, Vec<String>>> {
+        let side = prop_oneof![Just(None), (1u32..300).prop_map(Some)];
+        let fit = prop_oneof![
+            Just("cover"),
+            Just("contain"),
+            Just("fill"),
+            Just("inside"),
+            Just("outside")
+        ];
+        let gravity = prop_oneof![
+            Just("center"),
+            Just("north"),
+            Just("southeast"),
+            Just("west")
+        ];
+        let format = prop_oneof![Just("jpeg"), Just("png"), Just("webp"), Just("avif")];
+        (
+            side.clone(),
+            side,
+            fit,
+            gravity,
+            format,
+            1u8..=100,
+            prop_oneof![Just("1"), Just("1.5"), Just("3")],
+        )
+            .prop_map(|(w, h, fit, gravity, format, q, dpr)| {
+                let mut m: HashMap<String, Vec<String>> = HashMap::new();
+                let mut put = |k: &str, v: String| {
+                    m.insert(k.to_string(), vec![v]);
+                };
+                if let Some(w) = w {
+                    put("w", w.to_string());
+                }
+                if let Some(h) = h {
+                    put("h", h.to_string());
+                }
+                if w.is_some() || h.is_some() {
+                    put("dpr", dpr.to_string());
+                }
+                put("fit", fit.to_string());
+                put("gravity", gravity.to_string());
+                put("format", format.to_string());
+                put("q", q.to_string());
+                m
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(160))]
+
+        /// Every accepted request on any small picture gives a picture of
+        /// exactly the planned size in the asked format, never a panic.
+        #[test]
+        fn outputs_have_the_planned_size(kind in 0u8..6, w in 1u32..90, h in 1u32..90, q in query()) {
+            let bytes = source(kind, w, h);
+            let spec = Spec::from_query(&q).expect("valid").expect("transform");
+            let probe = pipeline::probe(&bytes, true).expect("probe").expect("header");
+            let turned = kind >= 3 && (u16::from(kind % 8) + 1) >= 5;
+            let (dw, dh) = if turned { (h, w) } else { (w, h) };
+            let planned = plan(&spec, dw, dh).expect("plan");
+            let (format, _) = choose_format(spec.format, probe.kind, None, 1).expect("format");
+            let out = pipeline::run(&bytes, probe, &spec, format, Instant::now() + Duration::from_secs(30))
+                .expect("transform");
+            prop_assert_eq!((out.width, out.height), planned.canvas);
+            let (kind_out, ow, oh) = super::decoded(&out.bytes);
+            prop_assert_eq!(kind_out, format.as_str());
+            prop_assert_eq!((ow, oh), planned.canvas);
+            prop_assert!(!matches!(spec.format, FormatChoice::Auto));
+        }
+
+        /// Damaged files (bytes flipped, cut short) are refused or decoded,
+        /// never a panic.
+        #[test]
+        fn damaged_sources_never_panic(
+            kind in 0u8..3,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
+            cut in any::<prop::sample::Index>(),
+            truncate in any::<bool>(),
+        ) {
+            let mut bytes = source(kind, 40, 30);
+            for (at, v) in flips {
+                let i = at.index(bytes.len());
+                bytes[i] = v;
+            }
+            if truncate {
+                bytes.truncate(cut.index(bytes.len()).max(1));
+            }
+            let mut q = HashMap::new();
+            q.insert("w".to_string(), vec!["16".to_string()]);
+            let spec = Spec::from_query(&q).expect("valid").expect("transform");
+            if let Ok(Some(probe)) = pipeline::probe(&bytes, true)
+                && u64::from(probe.width) * u64::from(probe.height) <= 4_000_000
+            {
+                let format = probe.kind.format();
+                let _ = pipeline::run(&bytes, probe, &spec, format, Instant::now() + Duration::from_secs(30));
+            }
+        }
+    }
+}
