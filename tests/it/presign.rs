@@ -9,9 +9,9 @@ use s3gate::local::gateway::{Gateway, GatewayConfig};
 
 use crate::support::{Fixture, event, sample};
 
-const KEY: &str = "test-key-aaaaaaaaaaaaaaaaaaaa";
+pub const KEY: &str = "test-key-aaaaaaaaaaaaaaaaaaaa";
 
-async fn gateway(fx: &Fixture) -> (Gateway, String) {
+pub async fn gateway(fx: &Fixture) -> (Gateway, String) {
     let gw = Gateway::start(
         fx.app.clone(),
         GatewayConfig::dev(vec![KEY.into()]),
