@@ -13,7 +13,7 @@
 #   ITERATIONS=15        timed iterations per process (after one warm-up)
 #   ROUNDS=3             processes per case and tool, sharp and s3gate alternating
 #                        (the figures are the median over rounds of each process's median)
-#   AVIF_Q=70            s3gate's q for the AVIF case (from --calibrate-avif)
+#   AVIF_Q=80            s3gate's q for the AVIF case (from --calibrate-avif)
 #   CASES="jpeg webp png-webp avif"   a subset of the cases
 #   CPU=0                the core both sides are pinned to
 #   CAL_QS="60 70 75 80 85 90", CAL_ITERATIONS=3   for --calibrate-avif
@@ -40,7 +40,7 @@ esac
 sharp_version=0.35.5
 iterations=${ITERATIONS:-15}
 rounds=${ROUNDS:-3}
-avif_q=${AVIF_Q:-70}
+avif_q=${AVIF_Q:-80}
 cases=${CASES:-jpeg webp png-webp avif}
 cpu=${CPU:-0}
 cal_qs=${CAL_QS:-60 70 75 80 85 90}

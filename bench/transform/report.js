@@ -134,9 +134,12 @@ if (mode === 'bench') {
   }
   const closest = s3.reduce((a, b) => (Math.abs(b.quality.psnr_rgb - sh.quality.psnr_rgb) < Math.abs(a.quality.psnr_rgb - sh.quality.psnr_rgb) ? b : a));
   const atLeast = s3.find((r) => r.quality.psnr_rgb >= sh.quality.psnr_rgb);
-  out.suggestion = { closest_psnr_q: closest.q, lowest_q_at_least_sharp_psnr: atLeast ? atLeast.q : null };
+  const sized = s3.reduce((a, b) => (Math.abs(Math.log(b.quality.bytes / sh.quality.bytes)) < Math.abs(Math.log(a.quality.bytes / sh.quality.bytes)) ? b : a));
+  out.suggestion = { closest_psnr_q: closest.q, closest_bytes_q: sized.q, lowest_q_at_least_sharp_psnr: atLeast ? atLeast.q : null };
+  const dp = (r) => { const d = r.quality.psnr_rgb - sh.quality.psnr_rgb; return `${d >= 0 ? '+' : ''}${f2(d)} dB`; };
   lines.push('');
-  lines.push(`Closest PSNR to sharp's: q${closest.q} (${f2(closest.quality.bytes / sh.quality.bytes)}× the bytes). `
+  lines.push(`Closest size to sharp's: q${sized.q} (${f2(sized.quality.bytes / sh.quality.bytes)}× the bytes, ${dp(sized)}). `
+    + `Closest PSNR: q${closest.q} (${f2(closest.quality.bytes / sh.quality.bytes)}× the bytes, ${dp(closest)}). `
     + (atLeast ? `Lowest q at or above sharp's PSNR: q${atLeast.q} (${f2(atLeast.quality.bytes / sh.quality.bytes)}× the bytes).` : 'No q reached sharp\'s PSNR.')
     + ' Run the benchmark with AVIF_Q=<q>.');
 }
