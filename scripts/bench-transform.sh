@@ -96,8 +96,16 @@ if [ -n "${S3GATE_TRANSFORM_BENCH:-}" ]; then
   bin=$S3GATE_TRANSFORM_BENCH
 else
   [ -f examples/transform_bench.rs ] || die "examples/transform_bench.rs does not exist yet"
-  echo "bench-transform: cargo build --release --example transform_bench" >&2
-  cargo build --release --quiet --example transform_bench || die "cargo build --release --example transform_bench failed"
+  # rav1e's x86-64 assembly (as deployed) is behind a feature that needs nasm; arm64 always has it.
+  features=()
+  if [ "$(uname -m)" = x86_64 ]; then
+    command -v nasm >/dev/null \
+      || die "nasm (>= 2.15) is needed to build the avif-x86-asm feature (Debian/Ubuntu: apt-get install nasm)"
+    features=(--features avif-x86-asm)
+  fi
+  echo "bench-transform: cargo build --release --example transform_bench ${features[*]}" >&2
+  cargo build --release --quiet --example transform_bench "${features[@]}" \
+    || die "cargo build --release --example transform_bench ${features[*]} failed"
   bin=${CARGO_TARGET_DIR:-$root/target}/release/examples/transform_bench
 fi
 [ -x "$bin" ] || die "no executable transform_bench at $bin"
