@@ -26,6 +26,10 @@ pub struct App {
     /// Transforms run one per core at most (a local server under load
     /// queues them instead of holding dozens of decoded images at once).
     transforms: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Bytes a transform's decoded pixels may take: set from the Lambda
+    /// function's memory size, so a source that would not fit is a 422
+    /// rather than an out-of-memory crash. `None` (local): no bound.
+    pub memory_budget: Option<u64>,
 }
 
 impl App {
@@ -35,6 +39,7 @@ impl App {
             config,
             store,
             transforms: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
+            memory_budget: None,
         }
     }
 
@@ -43,7 +48,12 @@ impl App {
         let config = Config::from_env()?;
         let sdk = sdk_config_from_env(&config, None).await;
         let store = S3Store::new(&sdk, &config);
-        Ok(App::new(config, store))
+        let mut app = App::new(config, store);
+        app.memory_budget = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .and_then(|mb| mb.trim().parse::<u64>().ok())
+            .map(crate::transform::memory_budget);
+        Ok(app)
     }
 
     /// One API Gateway event in, one Lambda proxy response out. Never fails:
@@ -617,7 +627,27 @@ impl App {
                 probe.width, probe.height, self.config.max_pixels
             )));
         }
-        let plan = t::plan(&spec, probe.width, probe.height).map_err(Error::Unprocessable)?;
+        // The geometry of the upright picture (EXIF orientation 5-8 swaps
+        // the sides).
+        let turned = probe.kind == t::SourceKind::Jpeg && pipeline::jpeg_orientation(&head) >= 5;
+        let (dw, dh) = if turned {
+            (probe.height, probe.width)
+        } else {
+            (probe.width, probe.height)
+        };
+        let plan = t::plan(&spec, dw, dh).map_err(Error::Unprocessable)?;
+        if let Some(budget) = self.memory_budget {
+            let need = pipeline::decode_memory(&head, probe, &plan, turned);
+            if need > budget {
+                return Err(Error::Unprocessable(format!(
+                    "decoding this {}×{} image needs about {} MB, more than this function's memory allows ({} MB for pixels); raise its MemorySize or lower max-pixels",
+                    probe.width,
+                    probe.height,
+                    need >> 20,
+                    budget >> 20
+                )));
+            }
+        }
         let out_pixels = u64::from(plan.canvas.0) * u64::from(plan.canvas.1);
         let (format, vary) =
             t::choose_format(spec.format, probe.kind, req.header("accept"), out_pixels)

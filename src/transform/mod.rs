@@ -531,6 +531,13 @@ pub fn plan(spec: &Spec, src_w: u32, src_h: u32) -> Result<Plan, String> {
     Ok(plan)
 }
 
+/// What a transform's pixels may take in a Lambda function of `memory_mb`:
+/// three quarters of it, less 48 MB for the runtime, the source bytes and
+/// the encoded output.
+pub fn memory_budget(memory_mb: u64) -> u64 {
+    (memory_mb.saturating_mul(1 << 20) / 4 * 3).saturating_sub(48 << 20)
+}
+
 /// The variant's ETag and the hash naming it in the cache: the source's
 /// version, the parameters as they take effect and the output format.
 pub fn variant_id(source_etag: &str, spec: &Spec, format: Format) -> String {
@@ -670,6 +677,14 @@ mod tests {
         // A format-only conversion keeps the size, within the cap.
         assert_eq!(p(&[("format", "webp")], 640, 480).image, (640, 480));
         assert!(plan(&spec(&[("format", "webp")]), 6000, 4000).is_err());
+    }
+
+    #[test]
+    fn memory_budget_leaves_room_for_the_runtime() {
+        assert_eq!(memory_budget(256), 144 << 20);
+        assert_eq!(memory_budget(1024), 720 << 20);
+        assert_eq!(memory_budget(32), 0);
+        assert!(memory_budget(u64::MAX) > 0);
     }
 
     #[test]

@@ -173,6 +173,63 @@ fn exif_orientation(tiff: &[u8]) -> Option<u8> {
     })
 }
 
+/// Peak bytes a transform of this source holds, from its header: decoded
+/// pixels (and one copy: orientation, alpha dropped), a progressive JPEG's
+/// coefficients (kept for the whole image whatever the scale), the resized
+/// picture and its canvas.
+pub fn decode_memory(head: &[u8], probe: Probe, plan: &Plan, turned: bool) -> u64 {
+    let px = u64::from(probe.width) * u64::from(probe.height);
+    let out = u64::from(plan.canvas.0) * u64::from(plan.canvas.1) * 4 * 2;
+    let decoded = match probe.kind {
+        SourceKind::Jpeg => {
+            let k = jpeg_scale(probe, plan, turned);
+            let scaled = px * u64::from(k * k) / 64;
+            let coefficients = if jpeg_is_progressive(head) { px * 3 } else { 0 };
+            scaled * 3 * 2 + coefficients
+        }
+        SourceKind::Png | SourceKind::Webp => px * 4 * 2,
+    };
+    decoded + out
+}
+
+/// A progressive frame header (SOF2, SOF6, SOF10, SOF14) before the scan.
+fn jpeg_is_progressive(bytes: &[u8]) -> bool {
+    let mut at = 2;
+    while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+        let marker = bytes[at + 1];
+        if matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE) {
+            return true;
+        }
+        if marker == 0xDA || matches!(marker, 0xC0 | 0xC1 | 0xC3) {
+            return false;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        at += 2 + len;
+    }
+    false
+}
+
+/// Eighths of the JPEG's size to decode at: the smallest of 1, 2, 4, 8
+/// whose crop (in stored orientation) still covers the target on both axes.
+fn jpeg_scale(probe: Probe, plan: &Plan, turned: bool) -> u32 {
+    let (tw, th, cw, ch) = if turned {
+        (plan.image.1, plan.image.0, plan.crop.3, plan.crop.2)
+    } else {
+        (plan.image.0, plan.image.1, plan.crop.2, plan.crop.3)
+    };
+    let (w, h) = (f64::from(probe.width), f64::from(probe.height));
+    [1u32, 2, 4]
+        .into_iter()
+        .find(|&k| {
+            let (sw, sh) = (
+                (w * f64::from(k) / 8.0).ceil(),
+                (h * f64::from(k) / 8.0).ceil(),
+            );
+            cw * sw / w >= f64::from(tw) && ch * sh / h >= f64::from(th)
+        })
+        .unwrap_or(8)
+}
+
 /// Pixels: 3 (RGB) or 4 (RGBA) 8-bit channels, rows packed.
 #[derive(Debug, Clone)]
 pub struct Pixels {
@@ -266,23 +323,7 @@ fn decode_jpeg(bytes: &[u8], probe: Probe, plan: &Plan, turned: bool) -> Result<
     if (u32::from(info.width), u32::from(info.height)) != (probe.width, probe.height) {
         return Err(bad("the JPEG's frame header contradicts its first one"));
     }
-    // Target and crop in stored (unrotated) orientation.
-    let (tw, th, cw, ch) = if turned {
-        (plan.image.1, plan.image.0, plan.crop.3, plan.crop.2)
-    } else {
-        (plan.image.0, plan.image.1, plan.crop.2, plan.crop.3)
-    };
-    let (w, h) = (f64::from(probe.width), f64::from(probe.height));
-    let k = [1u32, 2, 4]
-        .into_iter()
-        .find(|&k| {
-            let (sw, sh) = (
-                (w * f64::from(k) / 8.0).ceil(),
-                (h * f64::from(k) / 8.0).ceil(),
-            );
-            cw * sw / w >= f64::from(tw) && ch * sh / h >= f64::from(th)
-        })
-        .unwrap_or(8);
+    let k = jpeg_scale(probe, plan, turned);
     if k < 8 {
         let sw = (u32::from(info.width) * k).div_ceil(8);
         let sh = (u32::from(info.height) * k).div_ceil(8);

@@ -93,7 +93,11 @@ fn apng(w: u32, h: u32) -> Vec<u8> {
 
 /// 10000×10000 one-bit grey: 100 MP in a few hundred KB.
 fn pixel_bomb() -> Vec<u8> {
-    let (w, h) = (10_000u32, 10_000u32);
+    grey_png(10_000, 10_000)
+}
+
+/// A one-bit grey PNG of any size, small on disk.
+fn grey_png(w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, w, h);
@@ -470,6 +474,27 @@ async fn limits_refuse_before_work() {
     set_header(&mut ev, "Accept", "image/avif,image/webp");
     let r = fx.run(ev).await;
     assert_eq!(decoded(&r.body), ("webp", 2000, 1500));
+}
+
+/// In Lambda the decode must fit the function's memory: a source that
+/// would not is a 422 naming MemorySize, not an out-of-memory crash.
+#[tokio::test]
+async fn sources_too_big_for_the_functions_memory_are_refused() {
+    let mut fx = fixture_with(&[]).await;
+    fx.app.memory_budget = Some(s3gate::transform::memory_budget(128));
+    fx.put("t/wide.png", grey_png(6000, 4000), Some("image/png"))
+        .await;
+    let r = transform(&fx, "t/wide.png", &[("w", "100")]).await;
+    r.assert_error(422, "UnprocessableImage", "24 MP PNG in 128 MB");
+    let msg = r.json()["message"].as_str().unwrap_or_default().to_string();
+    assert!(msg.contains("MemorySize"), "{msg}");
+    // A photo decoded at 1/4 scale fits easily.
+    let r = transform(&fx, "t/photo.jpg", &[("w", "200")]).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // With 1 GB the PNG fits.
+    fx.app.memory_budget = Some(s3gate::transform::memory_budget(1024));
+    let r = transform(&fx, "t/wide.png", &[("w", "100")]).await;
+    assert_eq!(decoded(&r.body), ("png", 100, 67));
 }
 
 #[tokio::test]
