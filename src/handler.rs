@@ -30,6 +30,9 @@ pub struct App {
     /// function's memory size, so a source that would not fit is a 422
     /// rather than an out-of-memory crash. `None` (local): no bound.
     pub memory_budget: Option<u64>,
+    /// Largest AVIF output: what encodes within `transform-timeout` on the
+    /// function's CPU share.
+    pub avif_max_pixels: u64,
 }
 
 impl App {
@@ -40,6 +43,7 @@ impl App {
             store,
             transforms: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
             memory_budget: None,
+            avif_max_pixels: crate::transform::MAX_AVIF_PIXELS,
         }
     }
 
@@ -49,10 +53,12 @@ impl App {
         let sdk = sdk_config_from_env(&config, None).await;
         let store = S3Store::new(&sdk, &config);
         let mut app = App::new(config, store);
-        app.memory_budget = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        let memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
             .ok()
-            .and_then(|mb| mb.trim().parse::<u64>().ok())
-            .map(crate::transform::memory_budget);
+            .and_then(|mb| mb.trim().parse::<u64>().ok());
+        app.memory_budget = memory_mb.map(crate::transform::memory_budget);
+        app.avif_max_pixels =
+            crate::transform::avif_max_pixels(app.config.transform_timeout, memory_mb);
         Ok(app)
     }
 
@@ -649,9 +655,14 @@ impl App {
             }
         }
         let out_pixels = u64::from(plan.canvas.0) * u64::from(plan.canvas.1);
-        let (format, vary) =
-            t::choose_format(spec.format, probe.kind, req.header("accept"), out_pixels)
-                .map_err(Error::Unprocessable)?;
+        let (format, vary) = t::choose_format_within(
+            spec.format,
+            probe.kind,
+            req.header("accept"),
+            out_pixels,
+            self.avif_max_pixels,
+        )
+        .map_err(Error::Unprocessable)?;
         // The variant's identity: known before any decoding, so a
         // revalidation is answered without transforming.
         let source_version = source.etag.clone().unwrap_or_else(|| {

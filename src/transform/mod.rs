@@ -398,15 +398,27 @@ pub fn choose_format(
     accept: Option<&str>,
     out_pixels: u64,
 ) -> Result<(Format, bool), String> {
+    choose_format_within(choice, source, accept, out_pixels, MAX_AVIF_PIXELS)
+}
+
+/// As [`choose_format`], with AVIF allowed up to `avif_max` pixels (see
+/// [`avif_max_pixels`]).
+pub fn choose_format_within(
+    choice: FormatChoice,
+    source: SourceKind,
+    accept: Option<&str>,
+    out_pixels: u64,
+    avif_max: u64,
+) -> Result<(Format, bool), String> {
     match choice {
         FormatChoice::Keep => Ok((source.format(), false)),
-        FormatChoice::Fixed(Format::Avif) if out_pixels > MAX_AVIF_PIXELS => Err(format!(
-            "AVIF output is limited to {MAX_AVIF_PIXELS} pixels and this one would be {out_pixels}; ask for a smaller w/h, or WebP"
+        FormatChoice::Fixed(Format::Avif) if out_pixels > avif_max => Err(format!(
+            "AVIF output is limited to {avif_max} pixels here and this one would be {out_pixels}; ask for a smaller w/h, or WebP"
         )),
         FormatChoice::Fixed(f) => Ok((f, false)),
         FormatChoice::Auto => {
             let accept = accept.unwrap_or("");
-            let f = if accepts(accept, "image/avif") && out_pixels <= MAX_AVIF_PIXELS {
+            let f = if accepts(accept, "image/avif") && out_pixels <= avif_max {
                 Format::Avif
             } else if accepts(accept, "image/webp") {
                 Format::Webp
@@ -529,6 +541,25 @@ pub fn plan(spec: &Spec, src_w: u32, src_h: u32) -> Result<Plan, String> {
         ));
     }
     Ok(plan)
+}
+
+/// CPU time rav1e takes per output pixel, twice what the benchmark measured
+/// on one x86-64 core (409 ms for 800×600) for slower cores and margin.
+const AVIF_SECONDS_PER_PIXEL: f64 = 1.7e-6;
+
+/// The largest AVIF output that encodes within `timeout` on the CPU share of
+/// a Lambda function of `memory_mb` (a full vCPU at 1,769 MB): rav1e cannot
+/// be interrupted, so its work is bounded before it starts. At most
+/// [`MAX_AVIF_PIXELS`]; `None` (not in Lambda): that cap.
+pub fn avif_max_pixels(timeout: std::time::Duration, memory_mb: Option<u64>) -> u64 {
+    match memory_mb {
+        None => MAX_AVIF_PIXELS,
+        Some(mb) => {
+            let share = (mb as f64 / 1769.0).min(1.0);
+            let px = timeout.as_secs_f64() * share / AVIF_SECONDS_PER_PIXEL;
+            (px as u64).min(MAX_AVIF_PIXELS)
+        }
+    }
 }
 
 /// What a transform's pixels may take in a Lambda function of `memory_mb`:
@@ -677,6 +708,28 @@ mod tests {
         // A format-only conversion keeps the size, within the cap.
         assert_eq!(p(&[("format", "webp")], 640, 480).image, (640, 480));
         assert!(plan(&spec(&[("format", "webp")]), 6000, 4000).is_err());
+    }
+
+    #[test]
+    fn avif_size_follows_the_cpu_share() {
+        let t = std::time::Duration::from_secs(12);
+        assert_eq!(avif_max_pixels(t, None), MAX_AVIF_PIXELS);
+        assert_eq!(avif_max_pixels(t, Some(1769)), MAX_AVIF_PIXELS);
+        let at_256 = avif_max_pixels(t, Some(256));
+        assert!((900_000..1_100_000).contains(&at_256), "{at_256}");
+        assert!(avif_max_pixels(t, Some(128)) < at_256);
+        // Too big for AVIF here: auto falls back to WebP.
+        let chrome = "image/avif,image/webp";
+        assert_eq!(
+            choose_format_within(
+                FormatChoice::Auto,
+                SourceKind::Jpeg,
+                Some(chrome),
+                1_500_000,
+                at_256
+            ),
+            Ok((Format::Webp, true))
+        );
     }
 
     #[test]

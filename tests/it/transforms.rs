@@ -497,6 +497,27 @@ async fn sources_too_big_for_the_functions_memory_are_refused() {
     assert_eq!(decoded(&r.body), ("png", 100, 67));
 }
 
+/// AVIF's size follows the function's CPU share (its encoder cannot be
+/// stopped): over it, `format=avif` is a 422 and `auto` picks WebP.
+#[tokio::test]
+async fn avif_is_bounded_by_the_cpu_share() {
+    let mut fx = fixture_with(&[]).await;
+    fx.app.avif_max_pixels =
+        s3gate::transform::avif_max_pixels(std::time::Duration::from_millis(500), Some(128));
+    assert!(
+        fx.app.avif_max_pixels < 200 * 150,
+        "{}",
+        fx.app.avif_max_pixels
+    );
+    let r = transform(&fx, "t/photo.jpg", &[("w", "200"), ("format", "avif")]).await;
+    r.assert_error(422, "UnprocessableImage", "AVIF over the share");
+    let mut ev = with_query("t/photo.jpg", &[("w", "200"), ("format", "auto")]);
+    set_header(&mut ev, "Accept", "image/avif,image/webp");
+    assert_eq!(decoded(&fx.run(ev).await.body), ("webp", 200, 150));
+    let r = transform(&fx, "t/photo.jpg", &[("w", "100"), ("format", "avif")]).await;
+    assert_eq!(decoded(&r.body), ("avif", 100, 75));
+}
+
 #[tokio::test]
 async fn bad_parameters_name_the_parameter() {
     let fx = fixture_with(&[]).await;
