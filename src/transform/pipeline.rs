@@ -288,11 +288,15 @@ pub fn run(
         f64::from(pixels.width) / f64::from(dw),
         f64::from(pixels.height) / f64::from(dh),
     );
+    // Clamped: scaling by fx, fy can round a hair past the edge.
+    let (pw, ph) = (f64::from(pixels.width), f64::from(pixels.height));
+    let left = (plan.crop.0 * fx).clamp(0.0, pw - 1.0);
+    let top = (plan.crop.1 * fy).clamp(0.0, ph - 1.0);
     let crop = (
-        plan.crop.0 * fx,
-        plan.crop.1 * fy,
-        plan.crop.2 * fx,
-        plan.crop.3 * fy,
+        left,
+        top,
+        (plan.crop.2 * fx).clamp(1.0, pw - left),
+        (plan.crop.3 * fy).clamp(1.0, ph - top),
     );
     let image = resize(&pixels, crop, plan.image)?;
     drop(pixels);
