@@ -310,18 +310,14 @@ impl Config {
             problems.push(format!("cors-origin {origin:?}: {why}"));
         }
 
-        let s3_timeout = match raw("s3-timeout") {
-            Some(s) => match s.trim().parse::<f64>() {
-                Ok(secs) if (0.1..=20.0).contains(&secs) => Duration::from_secs_f64(secs),
-                _ => {
-                    problems.push(format!(
-                        "s3-timeout {s:?}: expected seconds between 0.1 and 20 (the function has 25 s)"
-                    ));
-                    Duration::from_secs(10)
-                }
-            },
-            None => Duration::from_secs(10),
-        };
+        let s3_timeout = seconds(
+            &raw,
+            "s3-timeout",
+            (0.1, 20.0),
+            10,
+            " (the function has 25 s)",
+            &mut problems,
+        );
 
         let transforms = boolean(&raw, "transforms", &mut problems).unwrap_or(true);
         let signing_secret = raw("signing-secret").filter(|v| !v.is_empty());
@@ -336,18 +332,14 @@ impl Config {
         }
         let signing_secret = signing_secret.map(|s| Secret(s.into_bytes()));
         let max_pixels = number(&raw, "max-pixels", 1, 200_000_000, &mut problems);
-        let transform_timeout = match raw("transform-timeout") {
-            Some(s) => match s.trim().parse::<f64>() {
-                Ok(secs) if (0.5..=20.0).contains(&secs) => Duration::from_secs_f64(secs),
-                _ => {
-                    problems.push(format!(
-                        "transform-timeout {s:?}: expected seconds between 0.5 and 20"
-                    ));
-                    Duration::from_secs(12)
-                }
-            },
-            None => Duration::from_secs(12),
-        };
+        let transform_timeout = seconds(
+            &raw,
+            "transform-timeout",
+            (0.5, 20.0),
+            12,
+            "",
+            &mut problems,
+        );
         let variant_cache = boolean(&raw, "variant-cache", &mut problems).unwrap_or(false);
         let variant_prefix = raw("variant-prefix").unwrap_or_default();
         if variant_prefix.is_empty()
@@ -387,6 +379,31 @@ impl Config {
         } else {
             Err(ConfigError { problems })
         }
+    }
+}
+
+/// A duration in (fractional) seconds within `range`, else `default`
+/// seconds and a problem.
+fn seconds(
+    raw: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    range: (f64, f64),
+    default: u64,
+    note: &str,
+    problems: &mut Vec<String>,
+) -> Duration {
+    match raw(name) {
+        Some(s) => match s.trim().parse::<f64>() {
+            Ok(secs) if (range.0..=range.1).contains(&secs) => Duration::from_secs_f64(secs),
+            _ => {
+                problems.push(format!(
+                    "{name} {s:?}: expected seconds between {} and {}{note}",
+                    range.0, range.1
+                ));
+                Duration::from_secs(default)
+            }
+        },
+        None => Duration::from_secs(default),
     }
 }
 

@@ -222,20 +222,20 @@ pub fn encode_key(key: &str) -> String {
 
 /// Strictly percent-decodes a raw path (`/a%20b.jpg` -> `a b.jpg`).
 pub fn decode_path(path: &str) -> Result<String, KeyError> {
-    let bytes = path.strip_prefix('/').unwrap_or(path).as_bytes();
+    percent_decode(path.strip_prefix('/').unwrap_or(path)).ok_or(KeyError::BadPercentEncoding)
+}
+
+/// Strict percent-decoding: `%` must start two hex digits and the result
+/// must be UTF-8. `+` stays `+`.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .ok_or(KeyError::BadPercentEncoding)?;
-            let hi = (hex[0] as char)
-                .to_digit(16)
-                .ok_or(KeyError::BadPercentEncoding)?;
-            let lo = (hex[1] as char)
-                .to_digit(16)
-                .ok_or(KeyError::BadPercentEncoding)?;
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
             out.push((hi * 16 + lo) as u8);
             i += 3;
         } else {
@@ -243,7 +243,7 @@ pub fn decode_path(path: &str) -> Result<String, KeyError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| KeyError::BadPercentEncoding)
+    String::from_utf8(out).ok()
 }
 
 /// Checks a decoded key. A trailing `/` names a folder (a listing).

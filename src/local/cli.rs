@@ -462,23 +462,8 @@ fn sign(m: &ArgMatches) -> Result<(), CliError> {
 }
 
 fn percent_decode(s: &str) -> Result<String, CliError> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| CliError::Input(format!("{s:?}: bad percent-encoding")))?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| CliError::Input(format!("{s:?}: not UTF-8")))
+    crate::request::percent_decode(s)
+        .ok_or_else(|| CliError::Input(format!("{s:?}: bad percent-encoding")))
 }
 
 async fn invoke(m: &ArgMatches) -> Result<(), CliError> {

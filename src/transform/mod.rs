@@ -484,6 +484,15 @@ pub fn plan(spec: &Spec, src_w: u32, src_h: u32) -> Result<Plan, String> {
         }
         (Some(w), Some(h)) => {
             let (bw, bh) = (f64::from(w), f64::from(h));
+            // A box that would enlarge the source shrinks, aspect kept,
+            // until the source fits it at its own size.
+            let unenlarged = |s: f64| {
+                if s > 1.0 {
+                    (bw / s, bh / s, 1.0)
+                } else {
+                    (bw, bh, s)
+                }
+            };
             match spec.fit {
                 Fit::Fill => simple(w.min(src_w), h.min(src_h)),
                 Fit::Inside => {
@@ -495,12 +504,7 @@ pub fn plan(spec: &Spec, src_w: u32, src_h: u32) -> Result<Plan, String> {
                     simple(px(sw * s).min(src_w), px(sh * s).min(src_h))
                 }
                 Fit::Cover => {
-                    let s = (bw / sw).max(bh / sh);
-                    let (bw, bh, s) = if s > 1.0 {
-                        (bw / s, bh / s, 1.0)
-                    } else {
-                        (bw, bh, s)
-                    };
+                    let (bw, bh, s) = unenlarged((bw / sw).max(bh / sh));
                     let (iw, ih) = (px(bw).min(src_w), px(bh).min(src_h));
                     let (cw, ch) = ((f64::from(iw) / s).min(sw), (f64::from(ih) / s).min(sh));
                     let g = spec.gravity;
@@ -512,12 +516,7 @@ pub fn plan(spec: &Spec, src_w: u32, src_h: u32) -> Result<Plan, String> {
                     }
                 }
                 Fit::Contain => {
-                    let s = (bw / sw).min(bh / sh);
-                    let (bw, bh, s) = if s > 1.0 {
-                        (bw / s, bh / s, 1.0)
-                    } else {
-                        (bw, bh, s)
-                    };
+                    let (bw, bh, s) = unenlarged((bw / sw).min(bh / sh));
                     let (cw, ch) = (px(bw), px(bh));
                     let (iw, ih) = (px(sw * s).min(cw), px(sh * s).min(ch));
                     let g = spec.gravity;
