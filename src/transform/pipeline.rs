@@ -648,30 +648,10 @@ fn encode(p: &Pixels, format: Format, q: u8, deadline: Instant) -> Result<Vec<u8
             Ok(out)
         }
         Format::Webp => {
-            // libwebp leaves the colour of fully transparent pixels alone on
-            // a borrowed buffer (webpx encodes with `exact`); zeroing it
-            // here, as libwebp's own cleanup does, saves bytes.
-            let cleaned: Vec<u8>;
-            let data: &[u8] = if p.channels == 4 && p.data.chunks_exact(4).any(|px| px[3] == 0) {
-                cleaned = p
-                    .data
-                    .chunks_exact(4)
-                    .flat_map(|px| {
-                        if px[3] == 0 {
-                            [0, 0, 0, 0]
-                        } else {
-                            [px[0], px[1], px[2], px[3]]
-                        }
-                    })
-                    .collect();
-                &cleaned
-            } else {
-                &p.data
-            };
             let enc = if p.channels == 4 {
-                webpx::Encoder::new_rgba(data, w, h)
+                webpx::Encoder::new_rgba(&p.data, w, h)
             } else {
-                webpx::Encoder::new_rgb(data, w, h)
+                webpx::Encoder::new_rgb(&p.data, w, h)
             };
             enc.quality(f32::from(q))
                 .method(4)
