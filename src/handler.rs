@@ -198,6 +198,18 @@ impl App {
             return self.presign(req, object).await;
         }
         match (&req.method, target) {
+            (Method::Get | Method::Head, Target::Listing(_))
+                if crate::transform::is_transform(&req.query) =>
+            {
+                let name = crate::transform::PARAMS
+                    .iter()
+                    .find(|p| req.query.contains_key(**p))
+                    .copied()
+                    .unwrap_or("w");
+                Err(Error::BadRequest(format!(
+                    "{name}: transform parameters apply to an image, not to a folder listing"
+                )))
+            }
             (Method::Get | Method::Head, Target::Listing(folder)) => self.list(req, folder).await,
             (Method::Get | Method::Head, Target::Object(key))
                 if crate::transform::is_transform(&req.query) =>

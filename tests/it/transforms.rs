@@ -547,6 +547,16 @@ async fn bad_parameters_name_the_parameter() {
     // Other parameters alone (a cache buster) leave the original alone.
     let r = transform(&fx, "t/photo.jpg", &[("v", "3")]).await;
     assert_eq!(r.body, jpeg(1200, 900, None));
+    // A folder (a listing) takes no transform parameters.
+    let lister = fixture_with(&[("allow-list", "true")]).await;
+    let r = transform(&lister, "t/", &[("h", "10")]).await;
+    r.assert_error(400, "BadRequest", "transform of a folder");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("h: ")
+    );
     // Transforms off: the parameters are refused, not ignored.
     let off = fixture_with(&[("transforms", "false")]).await;
     transform(&off, "t/photo.jpg", &[("w", "10")])
