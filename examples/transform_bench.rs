@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cpu_time::ProcessTime;
-use s3gate::transform::{FormatChoice, Spec, choose_format, pipeline, plan};
+use s3gate::transform::{FormatChoice, Spec, choose_format, pipeline};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -37,13 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let probe = pipeline::probe(&input, true)
         .map_err(|e| format!("{e:?}"))?
         .ok_or("no header")?;
-    let turned = pipeline::jpeg_orientation(&input) >= 5;
-    let (dw, dh) = if turned {
-        (probe.height, probe.width)
-    } else {
-        (probe.width, probe.height)
-    };
-    let planned = plan(&spec, dw, dh)?;
+    let planned = pipeline::upright_plan(&input, probe, &spec)?.plan;
     let pixels = u64::from(planned.canvas.0) * u64::from(planned.canvas.1);
     let (format, _) = choose_format(
         spec.format,

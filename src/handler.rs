@@ -647,15 +647,10 @@ impl App {
         }
         // The geometry of the upright picture (EXIF orientation 5-8 swaps
         // the sides).
-        let turned = probe.kind == t::SourceKind::Jpeg && pipeline::jpeg_orientation(&head) >= 5;
-        let (dw, dh) = if turned {
-            (probe.height, probe.width)
-        } else {
-            (probe.width, probe.height)
-        };
-        let plan = t::plan(&spec, dw, dh).map_err(Error::Unprocessable)?;
+        let up = pipeline::upright_plan(&head, probe, &spec).map_err(Error::Unprocessable)?;
+        let plan = up.plan;
         if let Some(budget) = self.memory_budget {
-            let need = pipeline::decode_memory(&head, probe, &plan, turned);
+            let need = pipeline::decode_memory(&head, probe, &up);
             if need > budget {
                 return Err(Error::Unprocessable(format!(
                     "decoding this {}×{} image needs about {} MB, more than this function's memory allows ({} MB for pixels); raise its MemorySize or lower max-pixels",

@@ -173,16 +173,56 @@ fn exif_orientation(tiff: &[u8]) -> Option<u8> {
     })
 }
 
+/// A source's geometry as shown: its EXIF orientation (JPEG; 1 for the
+/// others), its upright size (orientations 5-8 swap the sides) and the plan
+/// for it. The handler decides on it before reading the whole source; the
+/// pipeline works from the same.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Upright {
+    pub orientation: u8,
+    pub width: u32,
+    pub height: u32,
+    pub plan: Plan,
+}
+
+impl Upright {
+    /// Whether the stored picture lies on its side.
+    pub fn turned(&self) -> bool {
+        self.orientation >= 5
+    }
+}
+
+/// The upright geometry from the source's first bytes (the JPEG's APP1
+/// segment precedes its frame header, so the probed head holds it).
+pub fn upright_plan(head: &[u8], probe: Probe, spec: &Spec) -> Result<Upright, String> {
+    let orientation = if probe.kind == SourceKind::Jpeg {
+        jpeg_orientation(head)
+    } else {
+        1
+    };
+    let (width, height) = if orientation >= 5 {
+        (probe.height, probe.width)
+    } else {
+        (probe.width, probe.height)
+    };
+    Ok(Upright {
+        orientation,
+        width,
+        height,
+        plan: plan(spec, width, height)?,
+    })
+}
+
 /// Peak bytes a transform of this source holds, from its header: decoded
 /// pixels (and one copy: orientation, alpha dropped), a progressive JPEG's
 /// coefficients (kept for the whole image whatever the scale), the resized
 /// picture and its canvas.
-pub fn decode_memory(head: &[u8], probe: Probe, plan: &Plan, turned: bool) -> u64 {
+pub fn decode_memory(head: &[u8], probe: Probe, up: &Upright) -> u64 {
     let px = u64::from(probe.width) * u64::from(probe.height);
-    let out = u64::from(plan.canvas.0) * u64::from(plan.canvas.1) * 4 * 2;
+    let out = u64::from(up.plan.canvas.0) * u64::from(up.plan.canvas.1) * 4 * 2;
     let decoded = match probe.kind {
         SourceKind::Jpeg => {
-            let k = jpeg_scale(probe, plan, turned);
+            let k = jpeg_scale(probe, &up.plan, up.turned());
             let scaled = px * u64::from(k * k) / 64;
             let coefficients = if jpeg_is_progressive(head) { px * 3 } else { 0 };
             scaled * 3 * 2 + coefficients
@@ -263,25 +303,15 @@ pub fn run(
             Ok(())
         }
     };
-    let orientation = if probe.kind == SourceKind::Jpeg {
-        jpeg_orientation(bytes)
-    } else {
-        1
-    };
-    let turned = orientation >= 5;
-    let (dw, dh) = if turned {
-        (probe.height, probe.width)
-    } else {
-        (probe.width, probe.height)
-    };
-    let plan = plan(spec, dw, dh).map_err(Failure::Unprocessable)?;
+    let up = upright_plan(bytes, probe, spec).map_err(Failure::Unprocessable)?;
+    let (plan, dw, dh) = (up.plan, up.width, up.height);
     let pixels = match probe.kind {
-        SourceKind::Jpeg => decode_jpeg(bytes, probe, &plan, turned)?,
+        SourceKind::Jpeg => decode_jpeg(bytes, probe, &plan, up.turned())?,
         SourceKind::Png => decode_png(bytes, probe)?,
         SourceKind::Webp => decode_webp(bytes, probe)?,
     };
     check()?;
-    let pixels = orient(pixels, orientation);
+    let pixels = orient(pixels, up.orientation);
     let pixels = drop_opaque_alpha(pixels);
     // The crop, in the decoded pixels (a JPEG may be decoded smaller).
     let (fx, fy) = (
