@@ -279,6 +279,29 @@ pub struct Pixels {
     pub data: Vec<u8>,
 }
 
+impl Pixels {
+    /// Decoded pixels whose length matches their size, or a 422.
+    fn checked(
+        width: u32,
+        height: u32,
+        channels: u8,
+        data: Vec<u8>,
+        kind: &str,
+    ) -> Result<Pixels, Failure> {
+        if data.len() != width as usize * height as usize * usize::from(channels) {
+            return Err(bad(format!(
+                "the {kind} decoded to another number of pixels than its header says"
+            )));
+        }
+        Ok(Pixels {
+            width,
+            height,
+            channels,
+            data,
+        })
+    }
+}
+
 /// A finished transform.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -381,15 +404,7 @@ fn decode_jpeg(bytes: &[u8], probe: Probe, plan: &Plan, turned: bool) -> Result<
             return Err(bad("CMYK JPEGs are not transformed"));
         }
     };
-    if data.len() != width as usize * height as usize * 3 {
-        return Err(bad("the JPEG decoded to fewer pixels than its header says"));
-    }
-    Ok(Pixels {
-        width,
-        height,
-        channels: 3,
-        data,
-    })
+    Pixels::checked(width, height, 3, data, "JPEG")
 }
 
 fn decode_png(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
@@ -432,15 +447,7 @@ fn decode_png(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
         ),
         png::ColorType::Indexed => return Err(bad("the PNG's palette could not be expanded")),
     };
-    if data.len() != frame.width as usize * frame.height as usize * channels {
-        return Err(bad("the PNG decoded to fewer pixels than its header says"));
-    }
-    Ok(Pixels {
-        width: frame.width,
-        height: frame.height,
-        channels: channels as u8,
-        data,
-    })
+    Pixels::checked(frame.width, frame.height, channels, data, "PNG")
 }
 
 fn decode_webp(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
@@ -465,15 +472,7 @@ fn decode_webp(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
     d.read_image(&mut data)
         .map_err(|e| bad(format!("the WebP cannot be decoded: {e}")))?;
     let channels = if d.has_alpha() { 4 } else { 3 };
-    if data.len() != probe.width as usize * probe.height as usize * channels {
-        return Err(bad("the WebP decoded to an unexpected size"));
-    }
-    Ok(Pixels {
-        width: probe.width,
-        height: probe.height,
-        channels: channels as u8,
-        data,
-    })
+    Pixels::checked(probe.width, probe.height, channels, data, "WebP")
 }
 
 /// Turns stored pixels upright (EXIF orientation 2-8).
@@ -582,17 +581,20 @@ fn place(image: Pixels, plan: &Plan, format: Format) -> Pixels {
     };
     let mut data: Vec<u8> = bg.iter().copied().cycle().take(cw * ch * c).collect();
     let (ox, oy) = (plan.offset.0 as usize, plan.offset.1 as usize);
-    let ic = usize::from(image.channels);
-    for y in 0..image.height as usize {
-        for x in 0..image.width as usize {
-            let s = (y * image.width as usize + x) * ic;
-            let d = ((oy + y) * cw + ox + x) * c;
-            if d + c > data.len() {
-                continue;
-            }
-            data[d..d + 3].copy_from_slice(&image.data[s..s + 3]);
-            if c == 4 {
-                data[d + 3] = if ic == 4 { image.data[s + 3] } else { 255 };
+    let (ic, iw) = (usize::from(image.channels), image.width as usize);
+    for (y, src) in image.data.chunks_exact(iw * ic).enumerate() {
+        let at = ((oy + y) * cw + ox) * c;
+        // The plan keeps the picture inside its canvas; a row that were not
+        // would be left as background rather than panic.
+        let Some(dst) = data.get_mut(at..at + iw * c) else {
+            continue;
+        };
+        if ic == c {
+            dst.copy_from_slice(src);
+        } else {
+            // RGB onto an RGBA canvas: opaque.
+            for (d, s) in dst.chunks_exact_mut(4).zip(src.chunks_exact(3)) {
+                d.copy_from_slice(&[s[0], s[1], s[2], 255]);
             }
         }
     }
