@@ -600,7 +600,9 @@ pub fn variant_key(prefix: &str, key: &str, id: &str, format: Format) -> String 
 mod tests {
     use super::*;
 
-    fn q(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+    /// A query as API Gateway hands it over (a name given twice has two
+    /// values); shared with the signing tests.
+    pub(super) fn q(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
         let mut m: HashMap<String, Vec<String>> = HashMap::new();
         for (k, v) in pairs {
             m.entry(k.to_string()).or_default().push(v.to_string());

@@ -66,14 +66,13 @@ pub fn canonical<'a>(key: &str, params: impl IntoIterator<Item = (&'a str, &'a s
     format!("{key}\n{}", query.join("&"))
 }
 
-fn mac(secret: &[u8], message: &str) -> HmacSha256 {
-    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-    let mut mac = match HmacSha256::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => HmacSha256::new(&Default::default()),
-    };
+/// The HMAC of `message`. HMAC takes a key of any length, so this is never
+/// `None`; if it were, nothing would sign or verify (fail closed), rather
+/// than fall back to some other key.
+fn mac(secret: &[u8], message: &str) -> Option<HmacSha256> {
+    let mut mac = HmacSha256::new_from_slice(secret).ok()?;
     mac.update(message.as_bytes());
-    mac
+    Some(mac)
 }
 
 /// `sig` for a key and its parameters.
@@ -82,7 +81,9 @@ pub fn sign<'a>(
     key: &str,
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> String {
-    URL_SAFE_NO_PAD.encode(mac(secret, &canonical(key, params)).finalize().into_bytes())
+    mac(secret, &canonical(key, params)).map_or_else(String::new, |m| {
+        URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+    })
 }
 
 /// Checks `sig` (and `expires`, when present) of a request's query.
@@ -104,6 +105,7 @@ pub fn verify(
         .flat_map(|(k, vs)| vs.iter().map(move |v| (k.as_str(), v.as_str())));
     // `verify_slice` compares in constant time (and refuses a wrong length).
     mac(secret, &canonical(key, params))
+        .ok_or(Refusal::Invalid)?
         .verify_slice(&tag)
         .map_err(|_| Refusal::Invalid)?;
     // Only a signed `expires` is read, so it cannot be moved.
@@ -119,14 +121,6 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
-        let mut m: HashMap<String, Vec<String>> = HashMap::new();
-        for (k, v) in pairs {
-            m.entry(k.to_string()).or_default().push(v.to_string());
-        }
-        m
-    }
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
@@ -146,7 +140,7 @@ mod tests {
     fn valid_tampered_and_expired() {
         let params = [("w", "800"), ("format", "webp"), ("expires", "2000")];
         let sig = sign(SECRET, "k.jpg", params);
-        let mut q = query(&params);
+        let mut q = crate::transform::tests::q(&params);
         q.insert("sig".into(), vec![sig.clone()]);
         assert_eq!(verify(SECRET, "k.jpg", &q, 1999), Ok(()));
         assert_eq!(verify(SECRET, "k.jpg", &q, 2001), Err(Refusal::Expired));
