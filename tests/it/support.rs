@@ -182,6 +182,14 @@ impl Wire {
             .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", self.body))
     }
 
+    /// The `message` of a JSON error body ("" when there is none).
+    pub fn message(&self) -> String {
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Checks the error shape every non-2xx answer has.
     pub fn assert_error(&self, status: u16, code: &str, context: &str) {
         assert_eq!(self.status, status, "{context}: {self:?}");
