@@ -37,7 +37,7 @@ pub struct App {
 
 impl App {
     pub fn new(config: Config, store: S3Store) -> App {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::transform::concurrency();
         App {
             config,
             store,

@@ -201,6 +201,12 @@ impl std::fmt::Display for ParamError {
     }
 }
 
+/// How many transforms run at once: one per core the process may use
+/// (the handler's semaphore, and the JPEG decoder's threads).
+pub fn concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Whether a query asks for a transform at all.
 pub fn is_transform(query: &HashMap<String, Vec<String>>) -> bool {
     PARAMS.iter().any(|p| query.contains_key(*p))
