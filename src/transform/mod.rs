@@ -11,6 +11,7 @@
 
 pub mod pipeline;
 pub mod sign;
+pub mod webp;
 
 use std::collections::HashMap;
 
@@ -32,7 +33,7 @@ pub const MAX_SOURCE_BYTES: u64 = 32 * 1024 * 1024;
 pub const PROBE_BYTES: u64 = 64 * 1024;
 /// Part of every variant's identity: a new pipeline (codec versions,
 /// defaults) makes new ETags and new cache keys.
-pub const PIPELINE_VERSION: &str = "s3gate-transform-1";
+pub const PIPELINE_VERSION: &str = "s3gate-transform-2";
 /// `q` when the request does not give one.
 pub const DEFAULT_QUALITY: u8 = 80;
 

@@ -646,6 +646,7 @@ fn flatten(p: Pixels) -> Pixels {
 }
 
 /// Stops libwebp's encoder when the request's deadline passes.
+#[derive(Clone, Copy)]
 struct Deadline(Instant);
 
 impl webpx::Stop for Deadline {
@@ -701,20 +702,17 @@ fn encode(p: &Pixels, format: Format, q: u8, deadline: Instant) -> Result<Vec<u8
             writer.finish().map_err(|e| failed(&e))?;
             Ok(out)
         }
-        Format::Webp => {
-            let enc = if p.channels == 4 {
-                webpx::Encoder::new_rgba(&p.data, w, h)
-            } else {
-                webpx::Encoder::new_rgb(&p.data, w, h)
-            };
-            enc.quality(f32::from(q))
-                .method(4)
-                .encode(Deadline(deadline))
-                .map_err(|e| match e.error() {
-                    webpx::Error::Stopped(_) => Failure::TimedOut,
-                    _ => failed(&e),
-                })
+        Format::Webp if p.channels == 4 => {
+            super::webp::encode_rgba(&p.data, w, h, q, Deadline(deadline))
         }
+        Format::Webp => webpx::Encoder::new_rgb(&p.data, w, h)
+            .quality(f32::from(q))
+            .method(super::webp::METHOD)
+            .encode(Deadline(deadline))
+            .map_err(|e| match e.error() {
+                webpx::Error::Stopped(_) => Failure::TimedOut,
+                _ => failed(&e),
+            }),
         Format::Avif => {
             use rgb::FromSlice;
             let enc = ravif::Encoder::new()
