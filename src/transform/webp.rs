@@ -4,9 +4,9 @@
 //! itself writes. The difference is how the alpha plane's prediction
 //! filter (WebP container spec, "Alpha") is chosen: libwebp's default
 //! ("fast") guesses one from a count of distinct differences and also tries
-//! none; on smooth alpha (vignettes, soft cut-outs) the guess is often the
-//! gradient filter and both lose to the horizontal one by a third of the
-//! alpha bytes, while trying every filter ("best") costs four full lossless
+//! none; on the benchmark's vignette the guess is the gradient filter, and
+//! both it and no filter lose to the horizontal one by a third of the alpha
+//! bytes, while trying every filter ("best") costs four full lossless
 //! encodes. Here each filter is tried with a quick encode and the smallest
 //! is encoded once at full effort ([`code_alpha`]): on the benchmark's
 //! 400×225 vignette the alpha takes 6.5 KB instead of 10.8 KB, in less time
@@ -121,10 +121,10 @@ fn lossless_stream<S: webpx::Stop>(
 /// most 16 levels are coded unfiltered (libwebp's rule: the lossless
 /// coder's palette does better). Otherwise each of the three filters is
 /// coded at effort 0 (about 30 ns a pixel) and the smallest is coded again
-/// at [`METHOD`]: the order of the quick sizes is the order of the final
-/// ones, which neither libwebp's guess nor the residuals' entropy predicts
-/// (on a vignette the gradient filter has the lowest entropy and the
-/// horizontal one codes a third smaller).
+/// at [`METHOD`]. On the planes measured the quick sizes rank the filters
+/// as the full-effort ones do, which neither libwebp's guess nor the
+/// residuals' entropy did (on the vignette the gradient filter has the
+/// lowest entropy and the horizontal one codes a third smaller).
 pub fn code_alpha<S: webpx::Stop + Copy>(
     alpha: &[u8],
     width: u32,
@@ -168,10 +168,10 @@ fn stopped(e: webpx::At<webpx::Error>) -> Failure {
     }
 }
 
-/// The chunks of a RIFF WebP file: (four-character code, payload).
 /// A chunk: its four-character code and its payload.
 type Chunk<'a> = ([u8; 4], &'a [u8]);
 
+/// The chunks of a RIFF WebP file.
 fn chunks(file: &[u8]) -> Result<Vec<Chunk<'_>>, String> {
     if file.len() < 12 || &file[..4] != b"RIFF" || &file[8..12] != b"WEBP" {
         return Err("libwebp's output is not a WebP file".to_string());
@@ -181,11 +181,16 @@ fn chunks(file: &[u8]) -> Result<Vec<Chunk<'_>>, String> {
     while rest.len() >= 8 {
         let fourcc: [u8; 4] = [rest[0], rest[1], rest[2], rest[3]];
         let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        let payload = rest
-            .get(8..8 + len)
+        let after = &rest[8..];
+        let payload = after
+            .get(..len)
             .ok_or("libwebp's output has a truncated chunk")?;
         out.push((fourcc, payload));
-        rest = rest.get(8 + len + (len & 1)..).unwrap_or(&[]);
+        // Odd payloads are padded to an even length.
+        rest = after.get(len..).unwrap_or(&[]);
+        if len % 2 == 1 {
+            rest = rest.get(1..).unwrap_or(&[]);
+        }
     }
     Ok(out)
 }
@@ -328,6 +333,23 @@ mod tests {
                 assert_eq!(unfilter(&r, w, f), alpha, "{name} {f:?}");
             }
         }
+    }
+
+    #[test]
+    fn chunks_read_what_push_chunk_writes() {
+        let mut file = b"RIFF\0\0\0\0WEBP".to_vec();
+        push_chunk(&mut file, b"ALPH", &[1, 2, 3]);
+        push_chunk(&mut file, b"VP8 ", &[4, 5]);
+        let got = chunks(&file).expect("chunks");
+        assert_eq!(
+            got,
+            vec![(*b"ALPH", &[1u8, 2, 3][..]), (*b"VP8 ", &[4u8, 5][..])]
+        );
+        assert_eq!(chunk(&file, b"VP8 "), Ok(&[4u8, 5][..]));
+        assert!(chunk(&file, b"VP8L").is_err());
+        // A length past the end, and not a WebP at all.
+        assert!(chunks(&file[..file.len() - 1]).is_err());
+        assert!(chunks(b"RIFF\0\0\0\0AVI LIST").is_err());
     }
 
     /// Masks are coded unfiltered; on smooth alpha the quick trial picks
