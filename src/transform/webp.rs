@@ -9,8 +9,8 @@
 //! bytes, while trying every filter ("best") costs four full lossless
 //! encodes. Here each filter is tried with a quick encode and the smallest
 //! is encoded once at full effort ([`code_alpha`]): on the benchmark's
-//! 400×225 vignette the alpha takes 6.5 KB instead of 10.8 KB, in less time
-//! than libwebp's default.
+//! 400×225 vignette the alpha takes 6.5 KB instead of 10.8 KB, and the
+//! whole encode 21.8 ms instead of libwebp's default 19.9 ms.
 
 use super::pipeline::Failure;
 
