@@ -705,14 +705,7 @@ fn encode(p: &Pixels, format: Format, q: u8, deadline: Instant) -> Result<Vec<u8
         Format::Webp if p.channels == 4 => {
             super::webp::encode_rgba(&p.data, w, h, q, Deadline(deadline))
         }
-        Format::Webp => webpx::Encoder::new_rgb(&p.data, w, h)
-            .quality(f32::from(q))
-            .method(super::webp::METHOD)
-            .encode(Deadline(deadline))
-            .map_err(|e| match e.error() {
-                webpx::Error::Stopped(_) => Failure::TimedOut,
-                _ => failed(&e),
-            }),
+        Format::Webp => super::webp::encode_rgb(&p.data, w, h, q, Deadline(deadline)),
         Format::Avif => {
             use rgb::FromSlice;
             let enc = ravif::Encoder::new()

@@ -217,6 +217,22 @@ fn push_chunk(out: &mut Vec<u8>, fourcc: &[u8; 4], payload: &[u8]) {
     }
 }
 
+/// Lossy WebP of RGB pixels at `q` (libwebp alone, a `VP8 ` file). `stop`
+/// is checked inside the encoder.
+pub fn encode_rgb<S: webpx::Stop>(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    q: u8,
+    stop: S,
+) -> Result<Vec<u8>, Failure> {
+    webpx::Encoder::new_rgb(rgb, width, height)
+        .quality(f32::from(q))
+        .method(METHOD)
+        .encode(stop)
+        .map_err(stopped)
+}
+
 /// Lossy WebP of RGBA pixels at `q` (libwebp method 4, as sharp's default
 /// effort), the alpha lossless. `stop` is checked inside both encodes.
 pub fn encode_rgba<S: webpx::Stop + Copy>(
@@ -236,11 +252,7 @@ pub fn encode_rgba<S: webpx::Stop + Copy>(
         .collect();
     let alpha: Vec<u8> = rgba.chunks_exact(4).map(|p| p[3]).collect();
 
-    let colour = webpx::Encoder::new_rgb(&rgb, width, height)
-        .quality(f32::from(q))
-        .method(METHOD)
-        .encode(stop)
-        .map_err(stopped)?;
+    let colour = encode_rgb(&rgb, width, height, q, stop)?;
     let vp8 = chunk(&colour, b"VP8 ").map_err(|e| failed(&e))?;
 
     let (filter, stream) = code_alpha(&alpha, width, height, stop)?;
