@@ -645,6 +645,11 @@ fn flatten(p: Pixels) -> Pixels {
     }
 }
 
+/// An encoder's refusal (422), for every output format.
+pub(super) fn encode_failed(e: &dyn std::fmt::Display) -> Failure {
+    bad(format!("the image could not be encoded: {e}"))
+}
+
 /// Stops libwebp's encoder when the request's deadline passes.
 #[derive(Clone, Copy)]
 struct Deadline(Instant);
@@ -672,7 +677,7 @@ pub fn avif_quality(q: u8) -> f32 {
 }
 
 fn encode(p: &Pixels, format: Format, q: u8, deadline: Instant) -> Result<Vec<u8>, Failure> {
-    let failed = |e: &dyn std::fmt::Display| bad(format!("the image could not be encoded: {e}"));
+    let failed = encode_failed;
     let (w, h) = (p.width, p.height);
     match format {
         Format::Jpeg => {

@@ -12,7 +12,7 @@
 //! 400×225 vignette the alpha takes 6.5 KB instead of 10.8 KB, and the
 //! whole encode 21.8 ms instead of libwebp's default 19.9 ms.
 
-use super::pipeline::Failure;
+use super::pipeline::{Failure, encode_failed as failed};
 
 /// The four prediction filters of the `ALPH` chunk, in their header order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,17 +87,18 @@ fn green(res: &[u8]) -> Vec<u8> {
     res.iter().flat_map(|&g| [0, g, 0, 255]).collect()
 }
 
-/// The lossless bitstream of residuals at libwebp's effort `method` and
-/// `quality`: the payload of the `VP8L` chunk after its 5-byte header.
+/// The lossless bitstream of residuals laid out by [`green`], at libwebp's
+/// effort `method` and `quality`: the payload of the `VP8L` chunk after its
+/// 5-byte header.
 fn lossless_stream<S: webpx::Stop>(
-    res: &[u8],
+    green: &[u8],
     width: u32,
     height: u32,
     method: u8,
     quality: f32,
     stop: S,
 ) -> Result<Vec<u8>, Failure> {
-    let file = webpx::Encoder::new_rgba(&green(res), width, height)
+    let file = webpx::Encoder::new_rgba(green, width, height)
         .config(
             webpx::EncoderConfig::new()
                 .lossless(true)
@@ -137,28 +138,24 @@ pub fn code_alpha<S: webpx::Stop + Copy>(
         seen[usize::from(a)] = true;
     }
     if seen.iter().filter(|&&s| s).count() <= 16 {
-        let stream = lossless_stream(alpha, width, height, METHOD, final_quality, stop)?;
+        let stream = lossless_stream(&green(alpha), width, height, METHOD, final_quality, stop)?;
         return Ok((AlphaFilter::None, stream));
     }
-    let mut best: Option<(usize, AlphaFilter, Vec<u8>)> = None;
-    for filter in [
-        AlphaFilter::Horizontal,
-        AlphaFilter::Vertical,
-        AlphaFilter::Gradient,
-    ] {
-        let res = residuals(alpha, width as usize, filter);
-        let quick = lossless_stream(&res, width, height, 0, 0.0, stop)?.len();
-        if best.as_ref().is_none_or(|(size, _, _)| quick < *size) {
-            best = Some((quick, filter, res));
+    let quick = |filter| -> Result<(usize, AlphaFilter, Vec<u8>), Failure> {
+        let px = green(&residuals(alpha, width as usize, filter));
+        let size = lossless_stream(&px, width, height, 0, 0.0, stop)?.len();
+        Ok((size, filter, px))
+    };
+    let mut best = quick(AlphaFilter::Horizontal)?;
+    for filter in [AlphaFilter::Vertical, AlphaFilter::Gradient] {
+        let next = quick(filter)?;
+        if next.0 < best.0 {
+            best = next;
         }
     }
-    let (_, filter, res) = best.ok_or_else(|| failed(&"no alpha filter was tried"))?;
-    let stream = lossless_stream(&res, width, height, METHOD, final_quality, stop)?;
+    let (_, filter, px) = best;
+    let stream = lossless_stream(&px, width, height, METHOD, final_quality, stop)?;
     Ok((filter, stream))
-}
-
-fn failed(e: &dyn std::fmt::Display) -> Failure {
-    Failure::Unprocessable(format!("the image could not be encoded: {e}"))
 }
 
 fn stopped(e: webpx::At<webpx::Error>) -> Failure {
@@ -382,7 +379,7 @@ mod tests {
             AlphaFilter::Gradient,
         ] {
             let res = residuals(radial, w as usize, f);
-            let other = lossless_stream(&res, w, h, METHOD, 8.0 * f32::from(METHOD), Never)
+            let other = lossless_stream(&green(&res), w, h, METHOD, 8.0 * f32::from(METHOD), Never)
                 .expect("other filter");
             assert!(
                 stream.len() <= other.len(),
