@@ -649,18 +649,6 @@ impl App {
         // the sides).
         let up = pipeline::upright_plan(&head, probe, &spec).map_err(Error::Unprocessable)?;
         let plan = up.plan;
-        if let Some(budget) = self.memory_budget {
-            let need = pipeline::decode_memory(&head, probe, &up);
-            if need > budget {
-                return Err(Error::Unprocessable(format!(
-                    "decoding this {}×{} image needs about {} MB, more than this function's memory allows ({} MB for pixels); raise its MemorySize or lower max-pixels",
-                    probe.width,
-                    probe.height,
-                    need >> 20,
-                    budget >> 20
-                )));
-            }
-        }
         let out_pixels = u64::from(plan.canvas.0) * u64::from(plan.canvas.1);
         let (format, vary) = t::choose_format_within(
             spec.format,
@@ -670,6 +658,18 @@ impl App {
             self.avif_max_pixels,
         )
         .map_err(Error::Unprocessable)?;
+        if let Some(budget) = self.memory_budget {
+            let need = pipeline::decode_memory(&head, probe, &up, format);
+            if need > budget {
+                return Err(Error::Unprocessable(format!(
+                    "transforming this {}×{} image needs about {} MB, more than this function's memory allows ({} MB for pixels); raise its MemorySize or lower max-pixels",
+                    probe.width,
+                    probe.height,
+                    need >> 20,
+                    budget >> 20
+                )));
+            }
+        }
         // The variant's identity: known before any decoding, so a
         // revalidation is answered without transforming.
         let source_version = source.etag.clone().unwrap_or_else(|| {

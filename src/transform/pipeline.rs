@@ -216,20 +216,35 @@ pub fn upright_plan(head: &[u8], probe: Probe, spec: &Spec) -> Result<Upright, S
 /// Peak bytes a transform of this source holds, from its header: decoded
 /// pixels (and one copy: orientation, alpha dropped), a progressive JPEG's
 /// coefficients (kept for the whole image whatever the scale), the resized
-/// picture and its canvas.
-pub fn decode_memory(head: &[u8], probe: Probe, up: &Upright) -> u64 {
-    let px = u64::from(probe.width) * u64::from(probe.height);
-    let out = u64::from(up.plan.canvas.0) * u64::from(up.plan.canvas.1) * 4 * 2;
+/// picture and its canvas; or, if larger, the WebP encoder's peak after the
+/// decoded pixels are freed: 28 bytes a canvas pixel with alpha (the
+/// canvas, its colour and alpha planes, the residuals for libwebp's
+/// lossless coder and libwebp's own buffers; a 4096×4096 RGBA PNG to WebP
+/// peaked at 453 MB, 27 a pixel). Counted for any WebP output: whether the
+/// canvas keeps an alpha channel is known only after decoding.
+pub fn decode_memory(head: &[u8], probe: Probe, up: &Upright, format: Format) -> u64 {
+    let px = u64::from(probe.width).saturating_mul(u64::from(probe.height));
+    let canvas = u64::from(up.plan.canvas.0) * u64::from(up.plan.canvas.1);
+    let out = canvas.saturating_mul(4 * 2);
+    let encode = if format == Format::Webp {
+        canvas.saturating_mul(28)
+    } else {
+        0
+    };
     let decoded = match probe.kind {
         SourceKind::Jpeg => {
             let k = jpeg_scale(probe, &up.plan, up.turned());
-            let scaled = px * u64::from(k * k) / 64;
-            let coefficients = if jpeg_is_progressive(head) { px * 3 } else { 0 };
-            scaled * 3 * 2 + coefficients
+            let scaled = px.saturating_mul(u64::from(k * k)) / 64;
+            let coefficients = if jpeg_is_progressive(head) {
+                px.saturating_mul(3)
+            } else {
+                0
+            };
+            scaled.saturating_mul(3 * 2).saturating_add(coefficients)
         }
-        SourceKind::Png | SourceKind::Webp => px * 4 * 2,
+        SourceKind::Png | SourceKind::Webp => px.saturating_mul(4 * 2),
     };
-    decoded + out
+    decoded.saturating_add(out).max(encode)
 }
 
 /// A progressive frame header (SOF2, SOF6, SOF10, SOF14) before the scan.

@@ -240,7 +240,7 @@ pub fn encode_rgba<S: webpx::Stop + Copy>(
     stop: S,
 ) -> Result<Vec<u8>, Failure> {
     let (w, h) = (width as usize, height as usize);
-    if w == 0 || h == 0 || rgba.len() != w * h * 4 {
+    if w == 0 || h == 0 || w.checked_mul(h).and_then(|n| n.checked_mul(4)) != Some(rgba.len()) {
         return Err(failed(&"the pixel buffer does not match its size"));
     }
     let rgb: Vec<u8> = rgba

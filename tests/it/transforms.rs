@@ -495,6 +495,16 @@ async fn sources_too_big_for_the_functions_memory_are_refused() {
     fx.app.memory_budget = Some(s3gate::transform::memory_budget(1024));
     let r = transform(&fx, "t/wide.png", &[("w", "100")]).await;
     assert_eq!(decoded(&r.body), ("png", 100, 67));
+    // WebP's encoder holds more per output pixel than the decode: a
+    // 1700×1700 picture fits 128 MB as a JPEG, not as a WebP.
+    fx.app.memory_budget = Some(s3gate::transform::memory_budget(128));
+    fx.put("t/square.png", grey_png(1700, 1700), Some("image/png"))
+        .await;
+    let r = transform(&fx, "t/square.png", &[("format", "jpeg")]).await;
+    assert_eq!(decoded(&r.body), ("jpeg", 1700, 1700));
+    let r = transform(&fx, "t/square.png", &[("format", "webp")]).await;
+    r.assert_error(422, "UnprocessableImage", "1700×1700 WebP in 128 MB");
+    assert!(r.message().contains("MemorySize"), "{}", r.message());
 }
 
 /// AVIF's size follows the function's CPU share (its encoder cannot be
