@@ -9,6 +9,7 @@ mod fault_proxy;
 mod faults;
 mod gateway;
 mod http_surface;
+mod jpeg_fork;
 mod load;
 mod objects;
 mod openapi;
