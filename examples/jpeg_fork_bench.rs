@@ -1,5 +1,6 @@
 //! The patched jpeg-decoder in `vendor/` against upstream 0.3.2, in one
-//! process, alternating, on one rayon thread (as s3gate decodes): CPU time
+//! process, alternating, inside a one-thread rayon pool (as s3gate decodes
+//! on a one-core Lambda, where its pool has one thread per core): CPU time
 //! of a scaled decode, and a check that both give the same pixels.
 //!
 //! ```text
@@ -21,24 +22,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bytes = std::fs::read(path)?;
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
 
-    let fork = || -> Result<Vec<u8>, jpeg_decoder::Error> {
-        let mut dec = jpeg_decoder::Decoder::new(&bytes[..]);
-        dec.read_info()?;
-        let info = dec
-            .info()
-            .ok_or_else(|| jpeg_decoder::Error::Format("no frame header".into()))?;
-        dec.scale(info.width.div_ceil(8) * k, info.height.div_ceil(8) * k)?;
-        dec.decode()
-    };
-    let upstream = || -> Result<Vec<u8>, jpeg_decoder_upstream::Error> {
-        let mut dec = jpeg_decoder_upstream::Decoder::new(&bytes[..]);
-        dec.read_info()?;
-        let info = dec
-            .info()
-            .ok_or_else(|| jpeg_decoder_upstream::Error::Format("no frame header".into()))?;
-        dec.scale(info.width.div_ceil(8) * k, info.height.div_ceil(8) * k)?;
-        dec.decode()
-    };
+    // The two crates have the same API but different types.
+    macro_rules! decode_with {
+        ($krate:ident) => {
+            || -> Result<Vec<u8>, $krate::Error> {
+                let mut dec = $krate::Decoder::new(&bytes[..]);
+                dec.read_info()?;
+                let info = dec
+                    .info()
+                    .ok_or_else(|| $krate::Error::Format("no frame header".into()))?;
+                // Exactly k/8 (the smallest scale covering the request).
+                let at = |n: u16| (u32::from(n) * u32::from(k)).div_ceil(8) as u16;
+                dec.scale(at(info.width), at(info.height))?;
+                dec.decode()
+            }
+        };
+    }
+    let fork = decode_with!(jpeg_decoder);
+    let upstream = decode_with!(jpeg_decoder_upstream);
 
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     let (mut last_ours, mut last_theirs) = (Vec::new(), Vec::new());

@@ -18,46 +18,37 @@ type Decoded = Result<(Vec<u8>, u16, u16, String), String>;
 /// shrink-on-load uses.
 const SCALES: [u16; 4] = [1, 2, 4, 8];
 
-fn fork(bytes: &[u8], k: u16) -> Decoded {
-    let mut dec = jpeg_decoder::Decoder::new(bytes);
-    let run = |dec: &mut jpeg_decoder::Decoder<&[u8]>| -> Result<Vec<u8>, jpeg_decoder::Error> {
-        dec.read_info()?;
-        if k < 8 {
-            let info = dec.info().expect("read_info succeeded");
-            dec.scale(info.width.div_ceil(8) * k, info.height.div_ceil(8) * k)?;
+/// `fn $name(bytes, k) -> Decoded`: one decode at `k`/8 with one of the two
+/// jpeg-decoders (the same API, but two different crates).
+macro_rules! decode_with {
+    ($name:ident, $krate:ident) => {
+        fn $name(bytes: &[u8], k: u16) -> Decoded {
+            let mut dec = $krate::Decoder::new(bytes);
+            let data = (|| -> Result<Vec<u8>, $krate::Error> {
+                dec.read_info()?;
+                if k < 8 {
+                    // Exactly k/8: jpeg-decoder picks the smallest scale
+                    // that covers the request.
+                    let info = dec.info().expect("read_info succeeded");
+                    let at = |n: u16| (u32::from(n) * u32::from(k)).div_ceil(8) as u16;
+                    dec.scale(at(info.width), at(info.height))?;
+                }
+                dec.decode()
+            })()
+            .map_err(|e| e.to_string())?;
+            let info = dec.info().expect("decoded");
+            Ok((
+                data,
+                info.width,
+                info.height,
+                format!("{:?}", info.pixel_format),
+            ))
         }
-        dec.decode()
     };
-    let data = run(&mut dec).map_err(|e| e.to_string())?;
-    let info = dec.info().expect("decoded");
-    Ok((
-        data,
-        info.width,
-        info.height,
-        format!("{:?}", info.pixel_format),
-    ))
 }
 
-fn upstream(bytes: &[u8], k: u16) -> Decoded {
-    let mut dec = jpeg_decoder_upstream::Decoder::new(bytes);
-    let run =
-        |dec: &mut jpeg_decoder_upstream::Decoder<&[u8]>| -> Result<Vec<u8>, jpeg_decoder_upstream::Error> {
-            dec.read_info()?;
-            if k < 8 {
-                let info = dec.info().expect("read_info succeeded");
-                dec.scale(info.width.div_ceil(8) * k, info.height.div_ceil(8) * k)?;
-            }
-            dec.decode()
-        };
-    let data = run(&mut dec).map_err(|e| e.to_string())?;
-    let info = dec.info().expect("decoded");
-    Ok((
-        data,
-        info.width,
-        info.height,
-        format!("{:?}", info.pixel_format),
-    ))
-}
+decode_with!(fork, jpeg_decoder);
+decode_with!(upstream, jpeg_decoder_upstream);
 
 /// Panics (with the case named) unless both decoders agree at every scale.
 /// Returns how many scales decoded without error.
@@ -285,15 +276,16 @@ fn truncated_files_fail_or_decode_the_same() {
     }
 }
 
-/// Corrupt entropy data is where the two may part, in two ways upstream
-/// itself already has: (1) its fast AC table consumes a coefficient's extra
-/// bits before checking that the zero run stays inside the block, its slow
-/// path checks first; a valid file never overruns, a corrupt one can, and
-/// the 10-bit table sends more codes down the fast path; (2) whether the
-/// next RSTn marker is found depends on how many bytes the reader has
-/// pulled in, and the 10-bit table refills at 10 buffered bits, not 8. So
-/// for corrupt files the check is: no panic, the same frame whenever both
-/// decode, and most answers identical.
+/// Corrupt entropy data is where the two may part, for a reason upstream
+/// itself already has: its fast AC table consumes a coefficient's extra
+/// bits before checking that the zero run stays inside the block, while its
+/// slow path checks first and consumes nothing. A valid file never
+/// overruns a block; a corrupt one can, and the 10-bit table sends more
+/// codes down the fast path, so the two then read the rest of the data
+/// from different bit positions. (Where the reader stands when it looks for
+/// a marker does not depend on when it refilled: every refill tops up to
+/// more than 56 bits.) So for corrupt files the check is: no panic, the
+/// same frame whenever both decode, and most answers identical.
 #[test]
 fn corrupted_files_never_panic_and_mostly_decode_the_same() {
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
@@ -320,6 +312,40 @@ fn corrupted_files_never_panic_and_mostly_decode_the_same() {
         }
     }
     assert!(same > 4 * differ, "{same} same, {differ} differ");
+}
+
+/// A progressive file that ends (EOI) before its last scans: jpeg-decoder
+/// then hands the unfinished components' coefficients to its rayon worker
+/// all at once (`append_rows`), the other way into the in-place IDCT.
+#[test]
+fn progressive_files_cut_before_their_last_scans_decode_the_same() {
+    let mut cuts = 0;
+    for sampling in [0, 4, 6] {
+        let jpeg = encode(Params {
+            w: 1040,
+            h: 40,
+            grey: false,
+            sampling,
+            quality: 90,
+            progressive: true,
+            restart: 0,
+            optimized: true,
+            noise: 60,
+            seed: 11,
+        });
+        let scans: Vec<usize> = (0..jpeg.len() - 1)
+            .filter(|&i| jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA)
+            .collect();
+        assert!(scans.len() > 3, "{} scans", scans.len());
+        for &cut in &scans[1..] {
+            let mut part = jpeg[..cut].to_vec();
+            part.extend([0xFF, 0xD9]);
+            let name = format!("sampling {sampling}, cut before the scan at {cut}");
+            assert_eq!(assert_same(&name, &part), SCALES.len(), "{name} decodes");
+            cuts += 1;
+        }
+    }
+    assert!(cuts > 9);
 }
 
 proptest! {

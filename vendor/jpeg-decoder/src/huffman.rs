@@ -125,9 +125,10 @@ impl HuffmanDecoder {
         // s3gate: the fast path. Until a marker is seen, when the next eight
         // buffered bytes hold no 0xFF (no stuffing, no marker), take all the
         // whole bytes that fit with one load instead of a `read_exact` per byte.
+        // A `fill_buf` error (say `Interrupted`) also takes the byte loop,
+        // whose `read_exact` treats it as upstream always did.
         if self.marker.is_none() && self.num_bits <= 56 {
-            let buf = reader.fill_buf()?;
-            if buf.len() >= 8 {
+            if let Some(buf) = reader.fill_buf().ok().filter(|buf| buf.len() >= 8) {
                 let chunk = u64::from_be_bytes([buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]]);
                 let inverted = !chunk;
                 if inverted.wrapping_sub(0x0101_0101_0101_0101) & !inverted & 0x8080_8080_8080_8080 == 0 {
