@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::marker::Marker;
 use crate::parser::ScanInfo;
 
+// s3gate: 10 bits (upstream 8), so more codes, with their extra bits, are
+// resolved by one lookup in `lut` and `ac_lut` (2 KB + 4 KB a table).
 const LUT_BITS: u8 = 10;
 
 #[derive(Debug)]
