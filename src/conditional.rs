@@ -74,6 +74,15 @@ impl TagList {
         tags.filter(|t| !t.is_empty()).map(TagList::Tags)
     }
 
+    /// The header to pass on to a store; `None` for the empty list an
+    /// `If-Match` that did not parse becomes (s3gate answers it itself).
+    pub fn header_for_store(&self) -> Option<String> {
+        match self {
+            TagList::Tags(tags) if tags.is_empty() => None,
+            other => Some(other.to_header()),
+        }
+    }
+
     pub fn to_header(&self) -> String {
         match self {
             TagList::Any => "*".to_string(),
@@ -125,12 +134,19 @@ fn secs(t: SystemTime) -> i64 {
     DateTime::from(t).secs()
 }
 
-/// `If-Range`: a strong tag or a date.
+/// `If-Range`: a strong tag or a date; anything else cannot match, so the
+/// range is ignored (RFC 9110 §13.1.5: the whole representation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IfRange {
     Tag(EntityTag),
     Date(SystemTime),
+    Invalid,
 }
+
+/// S3's largest object (5 TiB). Every byte position s3gate sends to a store
+/// is at most this: a larger one names a byte no object has, and some
+/// stores cast positions to `i64` (s3s-fs 0.14 panics on a suffix of 2^63).
+pub const MAX_OBJECT_SIZE: u64 = 5 << 40;
 
 /// A single byte range as asked (`a-b`, `a-`, `-n`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,10 +167,22 @@ pub enum RangeRequest {
 impl ByteRange {
     /// The header form S3 takes.
     pub fn to_header(self) -> String {
-        match self {
+        match self.bounded() {
             ByteRange::FromTo(a, b) => format!("bytes={a}-{b}"),
             ByteRange::From(a) => format!("bytes={a}-"),
             ByteRange::Suffix(n) => format!("bytes=-{n}"),
+        }
+    }
+
+    /// The same request with every position at most [`MAX_OBJECT_SIZE`]:
+    /// what it selects from any object S3 can hold is unchanged (a start
+    /// past that is unsatisfiable either way).
+    pub fn bounded(self) -> ByteRange {
+        let b = |n: u64| n.min(MAX_OBJECT_SIZE);
+        match self {
+            ByteRange::FromTo(a, z) => ByteRange::FromTo(b(a), b(z)),
+            ByteRange::From(a) => ByteRange::From(b(a)),
+            ByteRange::Suffix(n) => ByteRange::Suffix(b(n)),
         }
     }
 
@@ -210,8 +238,12 @@ pub fn parse_range(s: &str) -> Option<RangeRequest> {
     }
 }
 
-/// The validator headers of a request, parsed. Unparseable values are
-/// dropped, as RFC 9110 says.
+/// The validator headers of a request, parsed. What a value that does not
+/// parse means is decided per header: `If-None-Match`, `If-Modified-Since`
+/// and `If-Unmodified-Since` are then ignored (RFC 9110 §13.1.2-4); an
+/// `If-Match` that does not parse cannot match any representation (412, as
+/// S3 answers); an `If-Range` that does not parse cannot match, so the range
+/// is ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Conditions {
     pub if_match: Option<TagList>,
@@ -233,16 +265,18 @@ pub enum Verdict {
 impl Conditions {
     pub fn from_header(get: impl Fn(&str) -> Option<String>) -> Conditions {
         Conditions {
-            if_match: get("if-match").and_then(|v| TagList::parse(&v)),
+            if_match: get("if-match")
+                .map(|v| TagList::parse(&v).unwrap_or(TagList::Tags(Vec::new()))),
             if_none_match: get("if-none-match").and_then(|v| TagList::parse(&v)),
             if_modified_since: get("if-modified-since").and_then(|v| parse_http_date(&v)),
             if_unmodified_since: get("if-unmodified-since").and_then(|v| parse_http_date(&v)),
-            if_range: get("if-range").and_then(|v| {
-                if v.trim_start().starts_with('"') || v.trim_start().starts_with("W/") {
+            if_range: get("if-range").map(|v| {
+                let parsed = if v.trim_start().starts_with('"') {
                     EntityTag::parse(&v).map(IfRange::Tag)
                 } else {
                     parse_http_date(&v).map(IfRange::Date)
-                }
+                };
+                parsed.unwrap_or(IfRange::Invalid)
             }),
             range: get("range").and_then(|v| parse_range(&v)),
         }
@@ -279,6 +313,16 @@ impl Conditions {
         Verdict::Proceed
     }
 
+    /// The range to ask a store for: none when `If-Range` cannot match
+    /// whatever the object is (it does not parse, or names a weak tag).
+    pub fn asked_range(&self) -> Option<ByteRange> {
+        match (&self.range, &self.if_range) {
+            (_, Some(IfRange::Invalid)) => None,
+            (Some(RangeRequest::One(r)), _) => Some(*r),
+            _ => None,
+        }
+    }
+
     /// The single range to serve, after `If-Range`: `None` means the whole
     /// object.
     pub fn effective_range(
@@ -299,6 +343,7 @@ impl Conditions {
                 let modified = last_modified?;
                 (secs(modified) == secs(*date)).then_some(range)
             }
+            Some(IfRange::Invalid) => None,
         }
     }
 }
@@ -379,6 +424,16 @@ mod tests {
                 vec![("if-match", "\"x\"".into()), ("if-none-match", ETAG.into())],
                 Verdict::PreconditionFailed,
             ),
+            // An If-Match that does not parse cannot match (S3 answers 412).
+            (
+                vec![("if-match", "garbage".into())],
+                Verdict::PreconditionFailed,
+            ),
+            // An If-Unmodified-Since that does not parse is ignored.
+            (
+                vec![("if-unmodified-since", "soon".into())],
+                Verdict::Proceed,
+            ),
         ];
         for (headers, want) in cases {
             let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -411,6 +466,15 @@ mod tests {
         ] {
             assert_eq!(parse_range(header), want, "{header:?}");
         }
+        // Positions past S3's largest object are bounded before they are sent.
+        for (range, header) in [
+            (Suffix(u64::MAX), format!("bytes=-{MAX_OBJECT_SIZE}")),
+            (From(1 << 63), format!("bytes={MAX_OBJECT_SIZE}-")),
+            (FromTo(0, u64::MAX), format!("bytes=0-{MAX_OBJECT_SIZE}")),
+            (FromTo(1, 2), "bytes=1-2".to_string()),
+        ] {
+            assert_eq!(range.to_header(), header, "{range:?}");
+        }
         for (range, size, want) in [
             (FromTo(0, 99), 10, Some((0, 9))),
             (FromTo(10, 20), 10, None),
@@ -439,6 +503,13 @@ mod tests {
         assert!(with("W/\"abc\"").is_none(), "If-Range needs a strong match");
         assert!(with(&date(MOD)).is_some());
         assert!(with(&date(MOD - 5)).is_none());
+        // A value that does not parse cannot match: the whole object.
+        for bad in ["garbage", "\"open", "Mon, 99 Foo 2026"] {
+            assert!(with(bad).is_none(), "{bad}");
+            let pairs = [("range", "bytes=0-1"), ("if-range", bad)];
+            assert_eq!(c(&pairs).asked_range(), None, "{bad}");
+        }
+        assert_eq!(c(&base).asked_range(), Some(ByteRange::FromTo(0, 1)));
         assert!(
             c(&[("range", "bytes=0-1,3-4")])
                 .effective_range(Some(ETAG), None)

@@ -143,6 +143,11 @@ pub const SETTINGS: &[Setting] = &[
         "store each transformed image under variant-prefix and serve it from there next time (needs s3:PutObject there)",
     ),
     setting(
+        "transform-queue",
+        None,
+        "transforms that may wait for a free slot (one runs per core); more get a 503 with Retry-After [default: 4 per core]",
+    ),
+    setting(
         "variant-prefix",
         Some("_variants/"),
         "folder (under key-prefix) of the variant cache; reserved: the API serves and accepts nothing under it",
@@ -178,6 +183,8 @@ pub struct Config {
     pub transform_timeout: Duration,
     pub variant_cache: bool,
     pub variant_prefix: String,
+    /// `None`: four per core.
+    pub transform_queue: Option<usize>,
 }
 
 /// A secret that never appears in `Debug` output or logs.
@@ -341,6 +348,9 @@ impl Config {
             &mut problems,
         );
         let variant_cache = boolean(&raw, "variant-cache", &mut problems).unwrap_or(false);
+        let transform_queue = raw("transform-queue")
+            .is_some()
+            .then(|| number(&raw, "transform-queue", 0, 10_000, &mut problems) as usize);
         let variant_prefix = raw("variant-prefix").unwrap_or_default();
         if variant_prefix.is_empty()
             || !variant_prefix.ends_with('/')
@@ -348,7 +358,7 @@ impl Config {
             || variant_prefix.len() > 128
             || variant_prefix.contains("//")
             || variant_prefix.chars().any(char::is_control)
-            || variant_prefix.starts_with(crate::handler::PRESIGN_ROUTE)
+            || variant_prefix.starts_with(crate::request::PRESIGN_ROUTE)
         {
             problems.push(format!(
                 "variant-prefix {variant_prefix:?}: expected a folder such as `_variants/` (ends with '/', no leading '/', not presign/, at most 128 bytes)"
@@ -375,6 +385,7 @@ impl Config {
                 transform_timeout,
                 variant_cache,
                 variant_prefix,
+                transform_queue,
             })
         } else {
             Err(ConfigError { problems })

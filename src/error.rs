@@ -77,9 +77,13 @@ pub enum Error {
     /// A signed transform URL that does not verify.
     #[error("signature refused: {0}")]
     SignatureRefused(&'static str),
-    /// Decode, resize and encode took longer than `transform-timeout`.
+    /// Decode, resize and encode (and the wait for a free slot) took
+    /// longer than `transform-timeout`.
     #[error("transform took longer than {0:?}")]
     TransformTimeout(std::time::Duration),
+    /// Every transform slot is taken and the queue behind them is full.
+    #[error("the transform queue is full")]
+    Busy,
 }
 
 impl Error {
@@ -95,6 +99,7 @@ impl Error {
             Error::SignatureRefused(_) => 403,
             Error::Unprocessable(_) => 422,
             Error::TransformTimeout(_) => 504,
+            Error::Busy => 503,
             Error::TooLarge { .. } => 413,
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => 502,
@@ -118,6 +123,7 @@ impl Error {
             Error::SignatureRefused(_) => "InvalidSignature",
             Error::Unprocessable(_) => "UnprocessableImage",
             Error::TransformTimeout(_) => "GatewayTimeout",
+            Error::Busy => "ServiceUnavailable",
             Error::TooLarge { .. } => "PayloadTooLarge",
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => "BadGateway",
@@ -148,9 +154,13 @@ impl Error {
             Error::SignatureRefused(why) => (*why).to_string(),
             Error::Unprocessable(why) => why.clone(),
             Error::TransformTimeout(limit) => format!(
-                "the transform did not finish within {:.1} s; ask for a smaller size or for jpeg or webp",
+                "the image transform did not finish within {:.1} s (waiting for a free transform slot included); try again, or ask for a smaller size or for jpeg or webp",
                 limit.as_secs_f64()
             ),
+            Error::Busy => {
+                "too many image transforms are running or waiting here; try again in a moment"
+                    .to_string()
+            }
             Error::TooLarge { size, limit } => format!(
                 "the object is {size} bytes, over the {limit}-byte limit for an inline response; \
                  ask for a presigned URL instead"

@@ -4,16 +4,13 @@
 
 use std::time::Instant;
 
-use crate::conditional::{ByteRange, Conditions, RangeRequest, Verdict};
+use crate::conditional::{ByteRange, Conditions, Verdict};
 use crate::config::{Config, ConfigError, LargeObjects};
 use crate::error::Error;
-use crate::request::{Method, ProxyEvent, Request, Target};
+use crate::request::{KeyRules, Method, PRESIGN_ROUTE, ProxyEvent, Request, Target};
 use crate::response::{ProxyResponse, Reply, render};
 use crate::storage::{Part, S3Store, StoreError, sdk_config_from_env};
 
-/// `GET /presign/{key}` vends presigned URLs; objects under `presign/`
-/// cannot be fetched directly through the API.
-pub const PRESIGN_ROUTE: &str = "presign/";
 /// S3's limit for a single PUT.
 pub const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -26,6 +23,11 @@ pub struct App {
     /// Transforms run one per core at most (a local server under load
     /// queues them instead of holding dozens of decoded images at once).
     transforms: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Places for transforms running or waiting: the running ones plus
+    /// `transform-queue`. A transform that finds none is a 503.
+    admitted: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The key prefix's length and the reserved folder.
+    pub key_rules: KeyRules,
     /// Bytes a transform's decoded pixels may take: set from the Lambda
     /// function's memory size, so a source that would not fit is a 422
     /// rather than an out-of-memory crash. `None` (local): no bound.
@@ -38,10 +40,13 @@ pub struct App {
 impl App {
     pub fn new(config: Config, store: S3Store) -> App {
         let cores = crate::transform::concurrency();
+        let queue = config.transform_queue.unwrap_or(4 * cores);
         App {
+            key_rules: KeyRules::from_config(&config),
             config,
             store,
             transforms: std::sync::Arc::new(tokio::sync::Semaphore::new(cores)),
+            admitted: std::sync::Arc::new(tokio::sync::Semaphore::new(cores + queue)),
             memory_budget: None,
             avif_max_pixels: crate::transform::MAX_AVIF_PIXELS,
         }
@@ -76,7 +81,7 @@ impl App {
         left: Option<std::time::Duration>,
     ) -> ProxyResponse {
         let started = Instant::now();
-        let req = Request::from_event(event, self.config.key_prefix.len());
+        let mut req = Request::from_event(event, &self.key_rules);
         // One deadline for the whole request, however many S3 calls it
         // makes: the answer is a 504 JSON well before API Gateway's 29 s
         // (and before the function's own timeout, when that is shorter).
@@ -91,8 +96,17 @@ impl App {
         };
         let budget = work + std::time::Duration::from_millis(1500);
         let budget = left.map_or(budget, |left| budget.min(left));
+        // Inner steps (a transform's wait and work) end a little before the
+        // whole request does, so they answer for themselves.
+        req.deadline =
+            Instant::now() + budget.saturating_sub(std::time::Duration::from_millis(300));
         let reply = match tokio::time::timeout(budget, self.handle(&req)).await {
             Ok(reply) => reply,
+            // Cut off while transforming: the transform's time, not the
+            // store's (an AVIF encode cannot be interrupted).
+            Err(_) if req.transforming.load(std::sync::atomic::Ordering::Acquire) => {
+                Reply::Error(Error::TransformTimeout(self.config.transform_timeout))
+            }
             Err(_) => Reply::Error(Error::Upstream {
                 kind: crate::error::UpstreamKind::Timeout,
                 detail: format!("the request took longer than {budget:?}"),
@@ -108,12 +122,19 @@ impl App {
             _ => (0, None),
         };
         let key = match &req.target {
-            Ok(Target::Object(k) | Target::Listing(k)) => k.as_str(),
-            Err(_) => "",
+            Ok(Target::Object(k) | Target::Listing(k) | Target::Presign(k)) => k.as_str(),
+            Ok(Target::Reserved) | Err(_) => "",
         };
         let mut response = render(reply, &self.config, &req.request_id);
         if req.method == Method::Head {
-            // A HEAD answer has the GET headers and never a body.
+            // A HEAD answer has the GET headers, Content-Length included,
+            // and never a body.
+            if response.header("content-length").is_none() {
+                let len = response.body_bytes().len();
+                response
+                    .headers
+                    .push(("Content-Length".to_string(), len.to_string()));
+            }
             response.body = None;
         }
         let status = response.status_code;
@@ -149,8 +170,9 @@ impl App {
     /// parse) gets the object list.
     pub fn allow(&self, target: Option<&Target>) -> String {
         match target {
-            Some(Target::Listing(_)) => "GET, HEAD, OPTIONS",
-            Some(Target::Object(k)) if k.starts_with(PRESIGN_ROUTE) => "GET, HEAD, OPTIONS",
+            Some(Target::Listing(_) | Target::Presign(_) | Target::Reserved) => {
+                "GET, HEAD, OPTIONS"
+            }
             _ if self.config.allow_write => "GET, HEAD, PUT, DELETE, OPTIONS",
             _ => "GET, HEAD, OPTIONS",
         }
@@ -180,24 +202,15 @@ impl App {
             ));
         }
         let target = req.target.clone().map_err(Error::BadKey)?;
-        // The variant cache's folder is written by s3gate alone: nothing
-        // under it is served or accepted through the API.
-        if self.config.variant_cache
-            && let Target::Object(key) | Target::Listing(key) = &target
-            && key.starts_with(&self.config.variant_prefix)
-        {
-            return Err(Error::Forbidden(
-                "this folder is reserved for the variant cache",
-            ));
-        }
-        // HEAD answers what GET would (its body is dropped in handle_event).
-        if let (Method::Get | Method::Head, Target::Object(key) | Target::Listing(key)) =
-            (&req.method, &target)
-            && let Some(object) = key.strip_prefix(PRESIGN_ROUTE)
-        {
-            return self.presign(req, object).await;
-        }
         match (&req.method, target) {
+            // The variant cache's folder is written by s3gate alone: nothing
+            // under it is served, listed, presigned or accepted.
+            (_, Target::Reserved) => Err(Error::Forbidden(
+                "this folder is reserved for the variant cache",
+            )),
+            // HEAD answers what GET would (its body is dropped in
+            // handle_event).
+            (Method::Get | Method::Head, Target::Presign(key)) => self.presign(req, key).await,
             (Method::Get | Method::Head, Target::Listing(_))
                 if crate::transform::is_transform(&req.query) =>
             {
@@ -245,11 +258,7 @@ impl App {
                     }),
                 }
             }
-            // Keys under `presign/` are the presign route for GET: an object
-            // written there could never be read through the API.
-            (Method::Put | Method::Delete, Target::Object(key))
-                if self.config.allow_write && !key.starts_with(PRESIGN_ROUTE) =>
-            {
+            (Method::Put | Method::Delete, Target::Object(key)) if self.config.allow_write => {
                 let ttl = self.config.presign_ttl;
                 let location = if req.method == Method::Put {
                     self.store
@@ -278,10 +287,7 @@ impl App {
     /// any of the body is read.
     async fn get(&self, req: &Request, key: String) -> Result<Reply, Error> {
         let cond = &req.conditions;
-        let asked = match cond.range {
-            Some(RangeRequest::One(r)) => Some(r),
-            _ => None,
-        };
+        let asked = cond.asked_range();
         let first = match self.store.open(&key, cond, asked).await {
             // Some stores (s3s-fs 0.14) fail a suffix range longer than the
             // object instead of answering the whole of it: ask for the
@@ -452,10 +458,10 @@ impl App {
     /// and DELETE only with writes on; a PUT signs `Content-Length` and
     /// `Content-Type` when given, so the upload cannot be larger or of
     /// another type.
-    async fn presign(&self, req: &Request, key: &str) -> Result<Reply, Error> {
-        let method = req.param("method").unwrap_or("GET").to_ascii_uppercase();
+    async fn presign(&self, req: &Request, key: String) -> Result<Reply, Error> {
+        let method = req.single("method")?.unwrap_or("GET").to_ascii_uppercase();
         let bad = |name: &str, why: &str| Error::BadRequest(format!("{name}: {why}"));
-        let content_length = match req.param("contentLength") {
+        let content_length = match req.single("contentLength")? {
             None => None,
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n <= MAX_SINGLE_PUT => Some(n),
@@ -473,9 +479,9 @@ impl App {
                 }
             },
         };
-        let content_type = req.param("contentType").map(str::to_string);
+        let content_type = req.single("contentType")?.map(str::to_string);
         if let Some(t) = &content_type
-            && (t.is_empty() || !crate::config::is_header_value(t) || t.len() > 255)
+            && (t.len() > 255 || !crate::response::is_media_type(t))
         {
             return Err(bad(
                 "contentType",
@@ -488,12 +494,6 @@ impl App {
                 "contentLength and contentType apply to PUT only",
             ));
         }
-        let key = match crate::request::parse_key(key, self.config.key_prefix.len())
-            .map_err(Error::BadKey)?
-        {
-            Target::Object(k) => k,
-            Target::Listing(_) => return Err(Error::BadKey(crate::error::KeyError::EmptySegment)),
-        };
         let ttl = self.config.presign_ttl;
         let presigned = match method.as_str() {
             "GET" => {
@@ -526,7 +526,8 @@ impl App {
         .map_err(|e| self.store_error(req, e))?;
         Ok(Reply::Presigned {
             presigned,
-            expires_at: std::time::SystemTime::now() + ttl,
+            // Whole seconds, as the signature's own expiry counts them.
+            expires_at: whole_seconds(std::time::SystemTime::now() + ttl),
         })
     }
 
@@ -536,7 +537,7 @@ impl App {
         if !self.config.allow_list {
             return Err(Error::ListingDisabled);
         }
-        let limit = match req.param("limit") {
+        let limit = match req.single("limit")? {
             None => 1000,
             Some(l) => match l.parse::<i32>() {
                 Ok(n) if (1..=1000).contains(&n) => n,
@@ -547,14 +548,22 @@ impl App {
                 }
             },
         };
-        let token = req.param("token").filter(|t| !t.is_empty());
+        let token = req.single("token")?.filter(|t| !t.is_empty());
         if token.is_some_and(|t| t.len() > 1024 || t.chars().any(char::is_control)) {
             return Err(Error::BadRequest(
                 "token: not a continuation token from this API".to_string(),
             ));
         }
         match self.store.list(&folder, token, limit).await {
-            Ok(page) => Ok(Reply::Listing { folder, page }),
+            Ok(mut page) => {
+                // The reserved folder is not shown (it is refused anyway).
+                if let Some(reserved) = &self.key_rules.reserved {
+                    page.folders.retain(|f| !f.starts_with(reserved.as_str()));
+                    page.objects
+                        .retain(|o| !o.key.starts_with(reserved.as_str()));
+                }
+                Ok(Reply::Listing { folder, page })
+            }
             // A made-up token is the caller's mistake, not the store's.
             Err(StoreError::Unavailable(d)) if token.is_some() && d.contains("InvalidArgument") => {
                 Err(Error::BadRequest(
@@ -621,7 +630,12 @@ impl App {
         };
         let mut complete = head.len() as u64 == source.size;
         let unprocessable = |f: pipeline::Failure| match f {
-            pipeline::Failure::Unprocessable(why) => Error::Unprocessable(why),
+            pipeline::Failure::Unprocessable { public, detail } => {
+                if let Some(detail) = detail {
+                    tracing::warn!(request_id = %req.request_id, key = %key, detail = %detail, "image refused");
+                }
+                Error::Unprocessable(public)
+            }
             pipeline::Failure::TimedOut => Error::TransformTimeout(self.config.transform_timeout),
         };
         let probe = match pipeline::probe(&head, complete).map_err(unprocessable)? {
@@ -734,6 +748,9 @@ impl App {
                 }
             }
         }
+        // A place among the transforms running or waiting, or a 503 at
+        // once (before the whole source is read).
+        let _admitted = self.admitted.try_acquire().map_err(|_| Error::Busy)?;
         let bytes = if complete {
             head
         } else {
@@ -742,12 +759,19 @@ impl App {
                 .await
                 .map_err(|e| self.store_error(req, e))?
         };
-        let _permit = self
-            .transforms
-            .acquire()
+        // The run itself: at most one per core, the request's deadline
+        // covering the wait for a slot too (the wait is the transform's
+        // time, never reported as the store's).
+        let limit = self.config.transform_timeout;
+        let deadline = (Instant::now() + limit).min(req.deadline);
+        // Not a guard: a request cut off by its deadline drops this future,
+        // and the flag must still say what it was doing.
+        req.transforming
+            .store(true, std::sync::atomic::Ordering::Release);
+        let _permit = tokio::time::timeout_at(deadline.into(), self.transforms.acquire())
             .await
+            .map_err(|_| Error::TransformTimeout(limit))?
             .map_err(|_| Error::Unprocessable("the server is shutting down".to_string()))?;
-        let deadline = Instant::now() + self.config.transform_timeout;
         let work_spec = spec.clone();
         let output = tokio::task::spawn_blocking(move || {
             pipeline::run(&bytes, probe, &work_spec, format, deadline)
@@ -755,6 +779,8 @@ impl App {
         .await
         .map_err(|_| Error::Unprocessable("the image could not be transformed".to_string()))?
         .map_err(unprocessable)?;
+        req.transforming
+            .store(false, std::sync::atomic::Ordering::Release);
         meta.size = output.bytes.len() as u64;
         let mut cached = false;
         if let Some(ck) = &cache_key {
@@ -802,4 +828,12 @@ impl App {
         }
         err.into_error()
     }
+}
+
+/// A time cut to its whole second.
+fn whole_seconds(t: std::time::SystemTime) -> std::time::SystemTime {
+    let since = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(since)
 }

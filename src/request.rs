@@ -34,6 +34,32 @@ pub struct ProxyEvent {
     pub is_base64_encoded: Option<bool>,
 }
 
+impl ProxyEvent {
+    /// Parses an event, refusing JSON that is not an API Gateway REST proxy
+    /// event: one that is not an object, or lacks what API Gateway always
+    /// sends (`httpMethod` and `path` as strings, a `requestContext`
+    /// object). `s3gate invoke` and the Lambda loop refuse the same events.
+    pub fn from_slice(json: &[u8]) -> Result<ProxyEvent, String> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Shape {
+            #[allow(dead_code)]
+            http_method: String,
+            #[allow(dead_code)]
+            path: String,
+            #[allow(dead_code)]
+            request_context: serde_json::Map<String, serde_json::Value>,
+        }
+        let refuse = |e: serde_json::Error| {
+            format!(
+                "not an API Gateway proxy event (a REST proxy event is a JSON object with httpMethod, path and requestContext): {e}"
+            )
+        };
+        serde_json::from_slice::<Shape>(json).map_err(refuse)?;
+        serde_json::from_slice(json).map_err(refuse)
+    }
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RequestContext {
@@ -84,6 +110,11 @@ impl Method {
     }
 }
 
+/// `GET /presign/{key}` vends presigned URLs: keys under `presign/` cannot
+/// be reached through the API, and the route's own prefix is not part of
+/// the key it names.
+pub const PRESIGN_ROUTE: &str = "presign/";
+
 /// What the path points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -91,6 +122,69 @@ pub enum Target {
     Object(String),
     /// A "folder": the root (empty) or a prefix ending in `/`.
     Listing(String),
+    /// `presign/{key}`: the object whose URL is asked for.
+    Presign(String),
+    /// A key under the variant cache's folder, which only s3gate writes:
+    /// refused on every route.
+    Reserved,
+}
+
+/// The rules a key is checked against beyond its syntax: the key prefix's
+/// length (S3's 1,024 bytes include it) and the reserved folder, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyRules {
+    pub prefix_len: usize,
+    /// Keys under this folder (relative to the key prefix) are
+    /// [`Target::Reserved`].
+    pub reserved: Option<String>,
+}
+
+impl KeyRules {
+    /// The rules the settings give: the variant folder is reserved whenever
+    /// transforms or the variant cache are on (a variant written while the
+    /// cache is off would be served once it is on).
+    pub fn from_config(config: &crate::config::Config) -> KeyRules {
+        KeyRules {
+            prefix_len: config.key_prefix.len(),
+            reserved: (config.transforms || config.variant_cache)
+                .then(|| config.variant_prefix.clone()),
+        }
+    }
+
+    /// Only the prefix's length; no reserved folder.
+    pub fn prefix(prefix_len: usize) -> KeyRules {
+        KeyRules {
+            prefix_len,
+            reserved: None,
+        }
+    }
+
+    /// The target a decoded key names: the presign route, the reserved
+    /// folder, a folder or an object.
+    pub fn target(&self, key: &str) -> Result<Target, KeyError> {
+        let (key, presign) = match key.strip_prefix(PRESIGN_ROUTE) {
+            Some(rest) => (rest, true),
+            None => (key, false),
+        };
+        let target = parse_key(key, self.prefix_len)?;
+        let named = match &target {
+            Target::Object(k) | Target::Listing(k) => k.as_str(),
+            _ => "",
+        };
+        if self
+            .reserved
+            .as_deref()
+            .is_some_and(|r| named.starts_with(r) || format!("{named}/") == r)
+        {
+            return Ok(Target::Reserved);
+        }
+        match (presign, target) {
+            (true, Target::Object(k)) => Ok(Target::Presign(k)),
+            // A folder has no presigned URL.
+            (true, Target::Listing(_)) => Err(KeyError::EmptySegment),
+            (_, t) => Ok(t),
+        }
+    }
 }
 
 /// A request as the handler sees it.
@@ -111,12 +205,18 @@ pub struct Request {
     pub bad_base64_body: bool,
     /// The path is under `presign/` (whether or not its key is valid).
     pub presign_route: bool,
+    /// When the answer must be ready; inner steps (a transform's wait for
+    /// a slot) end by it. Set by the handler from its budget.
+    pub deadline: std::time::Instant,
+    /// Set while the request waits for or runs a transform, so a request
+    /// cut off then is reported as the transform's timeout, not the store's.
+    pub transforming: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Request {
-    /// `prefix_len` is the configured key prefix's length, so the total S3
-    /// key length is checked here.
-    pub fn from_event(event: ProxyEvent, prefix_len: usize) -> Request {
+    /// `rules` hold the configured key prefix's length (the total S3 key
+    /// length is checked here) and the reserved folder.
+    pub fn from_event(event: ProxyEvent, rules: &KeyRules) -> Request {
         let ctx = event.request_context.unwrap_or_default();
         let method = event
             .http_method
@@ -138,13 +238,13 @@ impl Request {
         let presign_route = proxy
             .as_deref()
             .or(event.path.as_deref().map(|p| p.trim_start_matches('/')))
-            .is_some_and(|k| k.starts_with(crate::handler::PRESIGN_ROUTE));
+            .is_some_and(|k| k.starts_with(PRESIGN_ROUTE));
         let target = match proxy {
-            Some(key) => parse_key(&key, prefix_len),
+            Some(key) => rules.target(&key),
             None => match event.path.as_deref() {
                 // The `/` resource: the root folder.
                 Some("/") | Some("") => Ok(Target::Listing(String::new())),
-                Some(path) => decode_path(path).and_then(|k| parse_key(&k, prefix_len)),
+                Some(path) => decode_path(path).and_then(|k| rules.target(&k)),
                 None => Err(KeyError::Missing),
             },
         };
@@ -165,6 +265,8 @@ impl Request {
             api_key_id: identity.api_key_id.filter(|id| !id.is_empty()),
             bad_base64_body,
             presign_route,
+            deadline: std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            transforming: Default::default(),
         }
     }
 
@@ -173,6 +275,18 @@ impl Request {
             .get(name)
             .and_then(|v| v.first())
             .map(String::as_str)
+    }
+
+    /// A query parameter that may be given once (a second value is a 400,
+    /// never silently dropped).
+    pub fn single(&self, name: &str) -> Result<Option<&str>, crate::error::Error> {
+        match self.query.get(name).map(Vec::as_slice) {
+            None | Some([]) => Ok(None),
+            Some([one]) => Ok(Some(one.as_str())),
+            Some(_) => Err(crate::error::Error::BadRequest(format!(
+                "{name}: given more than once"
+            ))),
+        }
     }
 
     /// The first value of a query parameter.
@@ -360,7 +474,62 @@ mod tests {
     }
 
     fn event(json: &str) -> Request {
-        Request::from_event(serde_json::from_str(json).expect("json"), 0)
+        Request::from_event(
+            serde_json::from_str(json).expect("json"),
+            &KeyRules::prefix(0),
+        )
+    }
+
+    #[test]
+    fn events_without_the_rest_proxy_shape_are_refused() {
+        for bad in [
+            "[]",
+            "{}",
+            "3",
+            "null",
+            r#"{"httpMethod":"GET","path":"/a"}"#,
+            r#"{"httpMethod":"GET","requestContext":{}}"#,
+            r#"{"path":"/a","requestContext":{}}"#,
+            r#"{"httpMethod":1,"path":"/a","requestContext":{}}"#,
+            r#"{"httpMethod":"GET","path":"/a","requestContext":[]}"#,
+        ] {
+            let err = ProxyEvent::from_slice(bad.as_bytes()).expect_err(bad);
+            assert!(err.contains("REST proxy event"), "{bad}: {err}");
+        }
+        assert!(
+            ProxyEvent::from_slice(br#"{"httpMethod":"GET","path":"/a","requestContext":{}}"#)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn the_presign_route_and_the_reserved_folder() {
+        let rules = KeyRules {
+            prefix_len: 10,
+            reserved: Some("_variants/".into()),
+        };
+        let long = format!("presign/{}", "k".repeat(MAX_KEY_LEN - 10));
+        for (key, want) in [
+            ("presign/a.jpg", Ok(Target::Presign("a.jpg".into()))),
+            (
+                long.as_str(),
+                Ok(Target::Presign("k".repeat(MAX_KEY_LEN - 10))),
+            ),
+            ("presign/a/", Err(KeyError::EmptySegment)),
+            ("presign/../a", Err(KeyError::DotSegment)),
+            ("_variants/a.jpg/x.webp", Ok(Target::Reserved)),
+            ("_variants/", Ok(Target::Reserved)),
+            ("_variants", Ok(Target::Reserved)),
+            ("presign/_variants/a", Ok(Target::Reserved)),
+            ("_variantsx/a", Ok(Target::Object("_variantsx/a".into()))),
+            ("a/_variants/b", Ok(Target::Object("a/_variants/b".into()))),
+        ] {
+            assert_eq!(rules.target(key), want, "{key:?}");
+        }
+        assert!(matches!(
+            rules.target(&format!("{long}k")),
+            Err(KeyError::TooLong { len: 1025, .. })
+        ));
     }
 
     #[test]

@@ -312,7 +312,8 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
                 Error::Upstream {
                     kind: crate::error::UpstreamKind::Throttled,
                     ..
-                } => add("Retry-After", "1".to_string()),
+                }
+                | Error::Busy => add("Retry-After", "1".to_string()),
                 _ => {}
             }
             add("Content-Type", "application/json".to_string());
@@ -438,6 +439,37 @@ fn base64_of(bytes: &[u8]) -> String {
 
 pub fn http_date(t: SystemTime) -> String {
     DateTime::from(t).fmt(Format::HttpDate).unwrap_or_default()
+}
+
+/// A media type as RFC 9110 §8.3.1 writes it: `type/subtype`, each a
+/// token, then `; name=value` parameters (value a token or a quoted
+/// string), printable ASCII only.
+pub fn is_media_type(s: &str) -> bool {
+    fn token(t: &str) -> bool {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    }
+    fn value(v: &str) -> bool {
+        match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(q) => q
+                .bytes()
+                .all(|b| b == b'\t' || (0x20..0x7f).contains(&b) && b != b'"'),
+            None => token(v),
+        }
+    }
+    let mut parts = s.split(';');
+    let essence = parts.next().unwrap_or_default();
+    let Some((kind, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    token(kind)
+        && token(sub)
+        && parts.all(|p| {
+            p.trim_start_matches([' ', '\t'])
+                .split_once('=')
+                .is_some_and(|(n, v)| token(n) && value(v))
+        })
 }
 
 /// The stored type unless it is missing or S3's generic default, then the
@@ -596,6 +628,27 @@ mod tests {
         assert_eq!(r.header("etag"), Some("\"abc\""));
         assert!(r.is_base64_encoded());
         assert_eq!(r.body_bytes(), b"<svg/>");
+    }
+
+    #[test]
+    fn media_types() {
+        for (t, ok) in [
+            ("image/png", true),
+            ("image/svg+xml", true),
+            ("text/plain; charset=utf-8", true),
+            ("text/plain;charset=\"utf-8\"", true),
+            ("application/vnd.api+json", true),
+            ("a", false),
+            ("image/", false),
+            ("/png", false),
+            ("image/png;", false),
+            ("image/png; charset", false),
+            ("image/p ng", false),
+            ("image/png\r\nx: y", false),
+            ("", false),
+        ] {
+            assert_eq!(is_media_type(t), ok, "{t:?}");
+        }
     }
 
     #[test]

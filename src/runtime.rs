@@ -98,9 +98,7 @@ impl RuntimeApi {
     }
 
     /// Waits for the next event: the invocation, and its event parsed.
-    pub async fn next(
-        &self,
-    ) -> Result<(Invocation, Result<ProxyEvent, serde_json::Error>), BoxError> {
+    pub async fn next(&self) -> Result<(Invocation, Result<ProxyEvent, String>), BoxError> {
         let (status, headers, body) = self.call(Method::GET, NEXT, None, Body::empty()).await?;
         if !status.is_success() {
             let text = String::from_utf8_lossy(body.as_ref());
@@ -130,7 +128,7 @@ impl RuntimeApi {
             invocation_id: header("lambda-runtime-invocation-id").map(str::to_string),
             remaining,
         };
-        Ok((inv, serde_json::from_slice(body.as_ref())))
+        Ok((inv, ProxyEvent::from_slice(body.as_ref())))
     }
 
     /// Sends the response JSON as it is (no re-validation, no copy).
@@ -169,11 +167,8 @@ pub async fn run(api: &RuntimeApi, app: &App) -> Result<(), BoxError> {
                 let json = answer(app, event, inv.remaining).instrument(span).await;
                 api.respond(&inv, json).await?;
             }
-            Err(err) => {
-                span.in_scope(
-                    || tracing::warn!(error = %err, "not an API Gateway REST proxy event"),
-                );
-                let message = format!("not an API Gateway REST proxy event: {err}");
+            Err(message) => {
+                span.in_scope(|| tracing::warn!(error = %message, "invalid event"));
                 api.fail(&inv, "InvalidEvent", &message).await?;
             }
         }

@@ -7,13 +7,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use s3gate::conditional::Conditions;
-use s3gate::request::{Target, decode_path, encode_key, parse_key};
+use s3gate::request::{KeyRules, Target, decode_path, encode_key, parse_key};
 use s3gate::{ProxyEvent, Request};
 
 const PREFIX: &str = "public/";
 
 fn check(target: &Result<Target, s3gate::error::KeyError>) {
-    if let Ok(Target::Object(key) | Target::Listing(key)) = target {
+    if let Ok(Target::Object(key) | Target::Listing(key) | Target::Presign(key)) = target {
         assert!(PREFIX.len() + key.len() <= s3gate::config::MAX_KEY_LEN);
         assert!(!key.starts_with('/') && !key.contains("//"), "{key:?}");
         assert!(!key.chars().any(char::is_control), "{key:?}");
@@ -23,7 +23,11 @@ fn check(target: &Result<Target, s3gate::error::KeyError>) {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(event) = serde_json::from_slice::<ProxyEvent>(data) {
-        let req = Request::from_event(event, PREFIX.len());
+        let rules = KeyRules {
+            prefix_len: PREFIX.len(),
+            reserved: Some("_variants/".to_string()),
+        };
+        let req = Request::from_event(event, &rules);
         check(&req.target);
         return;
     }

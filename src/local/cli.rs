@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
@@ -13,8 +13,8 @@ use crate::config::{Config, ConfigError, SETTINGS, env_var};
 use crate::handler::App;
 use crate::local::EmbeddedStore;
 use crate::local::gateway::{
-    DEV_BURST_LIMIT, DEV_QUOTA_LIMIT, DEV_QUOTA_PERIOD, DEV_RATE_LIMIT, Gateway, GatewayConfig,
-    QuotaPeriod,
+    DEFAULT_MAX_CONNECTIONS, DEV_BURST_LIMIT, DEV_QUOTA_LIMIT, DEV_RATE_LIMIT, Gateway,
+    GatewayConfig, QuotaPeriod,
 };
 use crate::storage::{S3Store, sdk_config_from_env};
 
@@ -98,6 +98,13 @@ fn serve_command() -> Command {
                 .long("quota-period")
                 .value_parser(["DAY", "WEEK", "MONTH"])
                 .help("usage plan quota period [default: DAY]"),
+        )
+        .arg(
+            Arg::new("max-connections")
+                .long("max-connections")
+                .value_name("N")
+                .value_parser(clap::value_parser!(usize))
+                .help(format!("connections served at once; past it the longest idle one is closed [default: {DEFAULT_MAX_CONNECTIONS}]")),
         )
 }
 
@@ -207,7 +214,7 @@ impl Backend {
                 embedded: None,
             });
         }
-        let data = data_dir(m.get_one::<String>("data").map(PathBuf::from));
+        let data = data_dir(m.get_one::<String>("data").map(PathBuf::from))?;
         let embedded = EmbeddedStore::start(&data, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .map_err(|e| {
@@ -222,6 +229,22 @@ impl Backend {
             embedded: Some(embedded),
         })
     }
+
+    /// Whether the configured bucket exists (a HeadBucket, bounded by the
+    /// S3 timeout); a store that cannot say counts as yes.
+    pub async fn bucket_exists(&self) -> bool {
+        let call = self
+            .app
+            .store
+            .client()
+            .head_bucket()
+            .bucket(self.app.store.bucket())
+            .send();
+        match tokio::time::timeout(self.app.config.s3_timeout, call).await {
+            Ok(Err(e)) => e.as_service_error().is_none_or(|s| !s.is_not_found()),
+            _ => true,
+        }
+    }
 }
 
 /// Flags first, then `S3GATE_*`; in embedded mode the bucket defaults to
@@ -235,22 +258,20 @@ pub fn config_from_matches(m: &ArgMatches, embedded_mode: bool) -> Result<Config
     })
 }
 
-/// `--data`, else `./sample-data`, else the `sample-data` beside the crate's
-/// manifest (so `cargo run` works from any folder of a checkout).
-fn data_dir(flag: Option<PathBuf>) -> PathBuf {
+/// `--data`, else `./sample-data`: the folder given, or the one here. No
+/// fallback to the source checkout (with `--allow-write` that would write
+/// into it).
+fn data_dir(flag: Option<PathBuf>) -> Result<PathBuf, CliError> {
     if let Some(dir) = flag {
-        return dir;
+        return Ok(dir);
     }
     let here = PathBuf::from(DEFAULT_DATA);
     if here.is_dir() {
-        return here;
+        return Ok(here);
     }
-    let beside_manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_DATA);
-    if beside_manifest.is_dir() {
-        beside_manifest
-    } else {
-        here
-    }
+    Err(CliError::Input(format!(
+        "no ./{DEFAULT_DATA} folder here: run from the s3gate checkout, or pass --data DIR (each top folder a bucket)"
+    )))
 }
 
 /// Runs the command line; returns the process exit code.
@@ -268,13 +289,30 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> Result<(), CliErro
     }
 }
 
-async fn serve(m: &ArgMatches) -> Result<(), CliError> {
-    let addr: SocketAddr = m
+/// A line on stdout. A closed stdout (`serve | head -1`) is not an error
+/// worth dying for: the server goes on.
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// A warning on stderr: a setting that works but is probably not meant.
+fn warn(line: &str) {
+    eprintln!("s3gate: warning: {line}");
+}
+
+/// The local gateway's settings from the flags, every problem collected.
+fn gateway_config(m: &ArgMatches, problems: &mut Vec<String>) -> (SocketAddr, GatewayConfig, bool) {
+    let addr = m
         .get_one::<String>("addr")
         .map(String::as_str)
-        .unwrap_or("127.0.0.1:3000")
-        .parse()
-        .map_err(|e| CliError::Input(format!("--addr: {e}")))?;
+        .unwrap_or("127.0.0.1:3000");
+    let addr: SocketAddr = addr.parse().unwrap_or_else(|e| {
+        problems.push(format!("--addr {addr:?}: {e}"));
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 3000))
+    });
     let stage = m
         .get_one::<String>("stage")
         .cloned()
@@ -284,9 +322,9 @@ async fn serve(m: &ArgMatches) -> Result<(), CliError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
     {
-        return Err(CliError::Input(format!(
+        problems.push(format!(
             "--stage {stage:?}: letters, digits and underscores only"
-        )));
+        ));
     }
     let mut api_keys: Vec<String> = m
         .get_many::<String>("api-key")
@@ -303,44 +341,74 @@ async fn serve(m: &ArgMatches) -> Result<(), CliError> {
                 .map(str::to_string),
         );
     }
-    if let Some(bad) = api_keys
+    // No part of a key in the message: it may be a real one, mistyped.
+    let bad_keys = api_keys
         .iter()
-        .find(|k| k.len() < 20 || !k.bytes().all(|b| b.is_ascii_graphic()))
-    {
-        return Err(CliError::Input(format!(
-            "API key {:?}...: API Gateway keys are at least 20 printable characters",
-            &bad.chars().take(4).collect::<String>()
-        )));
+        .filter(|k| k.len() < 20 || !k.bytes().all(|b| b.is_ascii_graphic()))
+        .count();
+    if bad_keys > 0 {
+        problems.push(format!(
+            "--api-key: {bad_keys} API key(s) too short or not printable: API Gateway keys are at least 20 printable characters"
+        ));
     }
     let generated = api_keys.is_empty();
     if generated {
-        api_keys.push(generated_key());
+        match super::random::hex(20) {
+            Ok(key) => api_keys.push(key),
+            Err(e) => problems.push(format!("generating an API key: {e}")),
+        }
     }
-    let quota_period = m
+    let mut cfg = GatewayConfig::dev(api_keys);
+    cfg.stage = stage;
+    if let Some(r) = m.get_one::<f64>("rate-limit") {
+        cfg.rate_limit = *r;
+    }
+    if !(cfg.rate_limit.is_finite() && cfg.rate_limit >= 0.0) {
+        problems.push("--rate-limit: expected a number of requests per second".to_string());
+    }
+    if let Some(b) = m.get_one::<u32>("burst-limit") {
+        cfg.burst_limit = *b;
+    }
+    if let Some(q) = m.get_one::<u64>("quota-limit") {
+        cfg.quota_limit = *q;
+    }
+    if let Some(p) = m
         .get_one::<String>("quota-period")
         .and_then(|p| QuotaPeriod::parse(p))
-        .unwrap_or(DEV_QUOTA_PERIOD);
-    let cfg = GatewayConfig {
-        stage: stage.clone(),
-        api_keys: api_keys.clone(),
-        rate_limit: m
-            .get_one::<f64>("rate-limit")
-            .copied()
-            .unwrap_or(DEV_RATE_LIMIT),
-        burst_limit: m
-            .get_one::<u32>("burst-limit")
-            .copied()
-            .unwrap_or(DEV_BURST_LIMIT),
-        quota_limit: m
-            .get_one::<u64>("quota-limit")
-            .copied()
-            .unwrap_or(DEV_QUOTA_LIMIT),
-        quota_period,
-    };
-    if !(cfg.rate_limit.is_finite() && cfg.rate_limit >= 0.0) {
-        return Err(CliError::Input(
-            "--rate-limit: expected a number of requests per second".to_string(),
-        ));
+    {
+        cfg.quota_period = p;
+    }
+    if let Some(n) = m.get_one::<usize>("max-connections") {
+        cfg.max_connections = *n;
+    }
+    (addr, cfg, generated)
+}
+
+async fn serve(m: &ArgMatches) -> Result<(), CliError> {
+    // Every problem at once: the gateway's flags and the settings.
+    let mut problems = Vec::new();
+    let (addr, cfg, generated) = gateway_config(m, &mut problems);
+    let embedded_mode = m.get_one::<String>("endpoint-url").is_none();
+    match config_from_matches(m, embedded_mode) {
+        Ok(_) if problems.is_empty() => {}
+        Ok(_) => return Err(CliError::Config(ConfigError { problems })),
+        Err(e) => {
+            problems.extend(e.problems);
+            return Err(CliError::Config(ConfigError { problems }));
+        }
+    }
+    // API Gateway refuses every request of a plan with a rate, burst or
+    // quota of 0.
+    for (name, zero) in [
+        ("--rate-limit", cfg.rate_limit == 0.0),
+        ("--burst-limit", cfg.burst_limit == 0),
+        ("--quota-limit", cfg.quota_limit == 0),
+    ] {
+        if zero {
+            warn(&format!(
+                "{name} is 0: every keyed request will get a 429, as API Gateway answers such a usage plan (rate, burst and quota)"
+            ));
+        }
     }
     let backend = Backend::from_matches(m).await?;
     let bucket = backend.app.config.bucket.clone();
@@ -351,42 +419,45 @@ async fn serve(m: &ArgMatches) -> Result<(), CliError> {
             .cloned()
             .unwrap_or_default(),
     };
+    if !backend.bucket_exists().await {
+        warn(&format!(
+            "bucket {bucket:?} is not in {source}: every object request will answer 502 until it exists"
+        ));
+    }
+    let stage = cfg.stage.clone();
+    let (rate, burst, quota, period) = (
+        cfg.rate_limit,
+        cfg.burst_limit,
+        cfg.quota_limit,
+        cfg.quota_period,
+    );
+    let first_key = cfg.api_keys.first().cloned().unwrap_or_default();
     let gateway = Gateway::start(backend.app.clone(), cfg, addr)
         .await
         .map_err(|e| CliError::Io(format!("binding the local API Gateway to {addr}"), e))?;
     let url = format!("http://{}/{stage}/", gateway.addr());
-    let key = &api_keys[0];
-    println!("s3gate: local API Gateway at {url}");
-    println!("  bucket:  {bucket} ({source})");
-    println!(
-        "  API key: {key}{}",
-        if generated {
-            " (generated; pass --api-key to choose one)"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "  usage plan: {} req/s, burst {}, quota {} per {}",
-        m.get_one::<f64>("rate-limit")
-            .copied()
-            .unwrap_or(DEV_RATE_LIMIT),
-        m.get_one::<u32>("burst-limit")
-            .copied()
-            .unwrap_or(DEV_BURST_LIMIT),
-        m.get_one::<u64>("quota-limit")
-            .copied()
-            .unwrap_or(DEV_QUOTA_LIMIT),
-        m.get_one::<String>("quota-period")
-            .cloned()
-            .unwrap_or_else(|| "DAY".to_string())
-    );
-    println!(
-        "  try:     curl -H \"x-api-key: {key}\" -o photo.jpeg {url}partnerimages/67/28/67286576.jpeg"
-    );
-    println!("Press Ctrl-C to stop.");
+    say(&format!("s3gate: local API Gateway at {url}"));
+    say(&format!("  bucket:  {bucket} ({source})"));
+    // A key the user chose is theirs to know; only a generated one is shown.
+    let shown = if generated {
+        say(&format!(
+            "  API key: {first_key} (generated; pass --api-key to choose one)"
+        ));
+        first_key
+    } else {
+        say("  API key: as given with --api-key or S3GATE_API_KEY");
+        "$S3GATE_API_KEY".to_string()
+    };
+    say(&format!(
+        "  usage plan: {rate} req/s, burst {burst}, quota {quota} per {}",
+        period.as_str()
+    ));
+    say(&format!(
+        "  try:     curl -H \"x-api-key: {shown}\" -o photo.jpeg {url}partnerimages/67/28/67286576.jpeg"
+    ));
+    say("Press Ctrl-C to stop.");
     wait_for_signal().await;
-    println!("s3gate: stopping");
+    say("s3gate: stopping");
     gateway.shutdown().await;
     drop(backend);
     Ok(())
@@ -399,19 +470,6 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
     }
-}
-
-/// 40 random hex characters.
-fn generated_key() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = String::new();
-    while out.len() < 40 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_usize(out.len());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out.truncate(40);
-    out
 }
 
 /// `s3gate sign KEY 'w=800&format=webp' [--expires SECONDS]`.
@@ -427,6 +485,8 @@ fn sign(m: &ArgMatches) -> Result<(), CliError> {
     }
     let key = m.get_one::<String>("key").cloned().unwrap_or_default();
     let key = key.trim_start_matches('/').to_string();
+    // A signature for a key the API refuses would never be used.
+    crate::local::client::check_key(&key)?;
     let raw = m.get_one::<String>("params").cloned().unwrap_or_default();
     let mut params: Vec<(String, String)> = Vec::new();
     for pair in raw
@@ -457,7 +517,7 @@ fn sign(m: &ArgMatches) -> Result<(), CliError> {
         .iter()
         .map(|(k, v)| format!("{}={}", sign::encode(k), sign::encode(v)))
         .collect();
-    println!("{}", query.join("&"));
+    say(&query.join("&"));
     Ok(())
 }
 
@@ -470,15 +530,11 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     let path = m.get_one::<String>("event").cloned().unwrap_or_default();
     let text = std::fs::read_to_string(&path)
         .map_err(|e| CliError::Io(format!("reading event file {path:?}"), e))?;
-    let event = serde_json::from_str(&text).map_err(|e| {
-        CliError::Input(format!(
-            "event file {path:?} is not an API Gateway proxy event: {e}"
-        ))
-    })?;
+    let event = crate::request::ProxyEvent::from_slice(text.as_bytes())
+        .map_err(|e| CliError::Input(format!("event file {path:?}: {e}")))?;
     let backend = Backend::from_matches(m).await?;
     let response = backend.app.handle_event(event).await;
-    let json = response.to_json();
-    println!("{json}");
+    say(&response.to_json());
     Ok(())
 }
 

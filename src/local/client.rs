@@ -33,6 +33,25 @@ fn fail(msg: impl Into<String>) -> CliError {
     CliError::Input(msg.into())
 }
 
+/// An HTTP failure in words, without the URL it was for: a presigned URL
+/// carries its signature, a bearer credential that must not reach a log.
+fn why(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
+
+/// Refuses, before any request, a key the API would refuse. A URL library
+/// resolves `..` and `.` segments before sending, so `uploads/../x` would
+/// otherwise reach the key `x`.
+pub fn check_key(key: &str) -> Result<(), CliError> {
+    match crate::request::parse_key(key, 0) {
+        Ok(crate::request::Target::Object(_)) => Ok(()),
+        Ok(_) => Err(fail(format!(
+            "key {key:?}: names a folder (it ends with '/'), not an object"
+        ))),
+        Err(e) => Err(fail(format!("key {key:?}: {e}"))),
+    }
+}
+
 impl Remote {
     pub fn new(base: &str, api_key: &str) -> Result<Remote, CliError> {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -70,7 +89,7 @@ impl Remote {
             .header("x-api-key", &self.api_key)
             .send()
             .await
-            .map_err(|e| fail(format!("cannot reach the API at {}: {e}", self.base)))?;
+            .map_err(|e| fail(format!("cannot reach the API at {}: {}", self.base, why(e))))?;
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
         let message = body["message"].as_str().unwrap_or("").to_string();
@@ -109,6 +128,7 @@ impl Remote {
 
     /// Downloads `key` to `out` (or stdout).
     pub async fn get(&self, key: &str, out: Option<&Path>) -> Result<u64, CliError> {
+        check_key(key)?;
         let p = self.presign(key, "GET", &[]).await?;
         let mut req = self.http.get(&p.url);
         for (k, v) in &p.headers {
@@ -117,7 +137,7 @@ impl Remote {
         let mut resp = req
             .send()
             .await
-            .map_err(|e| fail(format!("cannot reach S3: {e}")))?;
+            .map_err(|e| fail(format!("cannot reach S3: {}", why(e))))?;
         match resp.status().as_u16() {
             200 => {}
             404 => return Err(fail(format!("no object at {key:?}"))),
@@ -141,7 +161,7 @@ impl Remote {
                     while let Some(chunk) = resp
                         .chunk()
                         .await
-                        .map_err(|e| fail(format!("download interrupted: {e}")))?
+                        .map_err(|e| fail(format!("download interrupted: {}", why(e))))?
                     {
                         file.write_all(&chunk).await.map_err(|e| {
                             CliError::Io(format!("writing {}", partial.display()), e)
@@ -168,7 +188,7 @@ impl Remote {
                 while let Some(chunk) = resp
                     .chunk()
                     .await
-                    .map_err(|e| fail(format!("download interrupted: {e}")))?
+                    .map_err(|e| fail(format!("download interrupted: {}", why(e))))?
                 {
                     stdout
                         .write_all(&chunk)
@@ -196,6 +216,7 @@ impl Remote {
         file: &Path,
         content_type: Option<&str>,
     ) -> Result<u64, CliError> {
+        check_key(key)?;
         let size = tokio::fs::metadata(file)
             .await
             .map_err(|e| CliError::Io(format!("reading {}", file.display()), e))?
@@ -241,7 +262,7 @@ impl Remote {
         let resp = req
             .send()
             .await
-            .map_err(|e| fail(format!("upload failed: {e}")))?;
+            .map_err(|e| fail(format!("upload failed: {}", why(e))))?;
         bar.finish_and_clear();
         match resp.status().as_u16() {
             200 => {}
@@ -266,7 +287,8 @@ impl Remote {
 
 impl Remote {
     /// The object's size as the store reports it: `Content-Range: bytes
-    /// 0-0/SIZE` on a 206, `bytes */0` on the 416 an empty object gets.
+    /// 0-0/SIZE` on a 206; a 416 to `bytes=0-0` can only mean an empty
+    /// object (S3 sends `bytes */0`, some stores nothing).
     async fn stored_size(&self, key: &str) -> Result<u64, CliError> {
         let p = self.presign(key, "GET", &[]).await?;
         let mut req = self.http.get(&p.url).header("range", "bytes=0-0");
@@ -276,7 +298,7 @@ impl Remote {
         let resp = req
             .send()
             .await
-            .map_err(|e| fail(format!("cannot reach S3 to check the upload: {e}")))?;
+            .map_err(|e| fail(format!("cannot reach S3 to check the upload: {}", why(e))))?;
         let range = resp
             .headers()
             .get("content-range")
@@ -284,9 +306,10 @@ impl Remote {
             .map(str::to_string);
         let length = resp.content_length();
         match resp.status().as_u16() {
-            206 | 416 => range
+            206 => range
                 .and_then(|r| r.rsplit('/').next().and_then(|n| n.parse().ok()))
                 .ok_or_else(|| fail("upload check failed: the store sent no Content-Range")),
+            416 => Ok(0),
             200 => length.ok_or_else(|| fail("upload check failed: the store sent no length")),
             s => Err(fail(format!("upload check failed: the store answered {s}"))),
         }

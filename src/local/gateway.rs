@@ -8,6 +8,14 @@
 //! turns the Lambda response JSON back into HTTP as API Gateway does
 //! (`multiValueHeaders`, base64 decoded). Both JSON documents go through
 //! serde exactly as they do in Lambda: no shortcut around serialization.
+//!
+//! Like API Gateway's front end it also bounds its clients: a request line
+//! and headers of at most 10,240 bytes (414/431 JSON), a declared body of
+//! at most 10 MB (413 at once), headers within 10 s and a body within 30 s
+//! (the connection is closed; 408 for a stalled body), and at most
+//! `max_connections` connections, the longest idle one closed to make room.
+//! Its own answers carry the CORS origin, as the template's gateway
+//! responses do.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,6 +45,13 @@ pub const DEV_QUOTA_PERIOD: QuotaPeriod = QuotaPeriod::Day;
 pub const INTEGRATION_TIMEOUT: Duration = Duration::from_secs(29);
 /// API Gateway's payload limit for a request.
 pub const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+/// API Gateway's limit on the request line and header values together.
+pub const MAX_REQUEST_HEAD: usize = 10_240;
+/// Connections served at once by default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+/// The methods API Gateway's `ANY` covers; anything else (a lower-case
+/// `get`, `PROPFIND`) matches no method of the API.
+const METHODS: &[&str] = &["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaPeriod {
@@ -52,6 +67,15 @@ impl QuotaPeriod {
             "WEEK" => Some(QuotaPeriod::Week),
             "MONTH" => Some(QuotaPeriod::Month),
             _ => None,
+        }
+    }
+
+    /// The name the template and the flag use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Day => "DAY",
+            QuotaPeriod::Week => "WEEK",
+            QuotaPeriod::Month => "MONTH",
         }
     }
 
@@ -97,6 +121,13 @@ pub struct GatewayConfig {
     pub burst_limit: u32,
     pub quota_limit: u64,
     pub quota_period: QuotaPeriod,
+    /// A connection that has not sent a whole request head by then is
+    /// closed (also between requests on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// A request body that has not arrived whole by then: 408, closed.
+    pub body_read_timeout: Duration,
+    /// Connections open at once; past it the longest idle one is closed.
+    pub max_connections: usize,
 }
 
 impl GatewayConfig {
@@ -108,6 +139,9 @@ impl GatewayConfig {
             burst_limit: DEV_BURST_LIMIT,
             quota_limit: DEV_QUOTA_LIMIT,
             quota_period: DEV_QUOTA_PERIOD,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -138,6 +172,62 @@ struct Shared {
     app: App,
     cfg: GatewayConfig,
     keys: Vec<Key>,
+    conns: Registry,
+}
+
+/// The open connections, oldest first, and whether each is serving a
+/// request: what to close when the limit is reached.
+#[derive(Default)]
+struct Registry {
+    open: Mutex<std::collections::BTreeMap<u64, Arc<ConnState>>>,
+}
+
+#[derive(Default)]
+struct ConnState {
+    /// Requests being served on it (0: waiting for a request head).
+    busy: std::sync::atomic::AtomicUsize,
+    close: tokio::sync::Notify,
+}
+
+impl Registry {
+    /// Asks the longest-open connection that is not serving a request to
+    /// close. An idle or slow client never locks out a working one.
+    fn close_oldest_idle(&self) {
+        let Ok(mut open) = self.open.lock() else {
+            return;
+        };
+        let idle = open
+            .iter()
+            .find(|(_, c)| c.busy.load(std::sync::atomic::Ordering::Acquire) == 0)
+            .map(|(id, _)| *id);
+        if let Some(conn) = idle.and_then(|id| open.remove(&id)) {
+            conn.close.notify_one();
+        }
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&id);
+        }
+    }
+}
+
+/// Marks a connection busy while a request is served.
+struct Busy(Arc<ConnState>);
+
+impl Busy {
+    fn new(conn: &Arc<ConnState>) -> Busy {
+        conn.busy.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Busy(conn.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl Shared {
@@ -215,11 +305,39 @@ impl Gateway {
                 }),
             })
             .collect();
-        let shared = Arc::new(Shared { app, cfg, keys });
+        let shared = Arc::new(Shared {
+            app,
+            cfg,
+            keys,
+            conns: Registry::default(),
+        });
         let (stop, mut stopped) = watch::channel(false);
+        let slots = Arc::new(tokio::sync::Semaphore::new(
+            shared.cfg.max_connections.max(1),
+        ));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        // hyper's header timeout only runs with a timer.
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(shared.cfg.header_read_timeout);
         let done = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
+            let mut next_id = 0u64;
             loop {
+                // A slot first: at the limit, the longest idle connection
+                // is closed to make room.
+                let slot = match slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => {
+                        shared.conns.close_oldest_idle();
+                        tokio::select! {
+                            slot = slots.clone().acquire_owned() => match slot {
+                                Ok(slot) => slot,
+                                Err(_) => break,
+                            },
+                            _ = stopped.changed() => break,
+                        }
+                    }
+                };
                 let (socket, peer) = tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok(conn) => conn,
@@ -233,15 +351,29 @@ impl Gateway {
                     _ = stopped.changed() => break,
                 };
                 let _ = socket.set_nodelay(true);
+                next_id += 1;
+                let id = next_id;
+                let state = Arc::new(ConnState::default());
+                if let Ok(mut open) = shared.conns.open.lock() {
+                    open.insert(id, state.clone());
+                }
                 let shared = shared.clone();
+                let http = http.clone();
                 let mut stopped = stopped.clone();
                 conns.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(serve(&shared, req, peer).await) }
-                    });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(socket), service);
+                    let _slot = slot;
+                    let service = {
+                        let (shared, state) = (shared.clone(), state.clone());
+                        hyper::service::service_fn(move |req| {
+                            let (shared, busy) = (shared.clone(), Busy::new(&state));
+                            async move {
+                                let resp = serve(&shared, req, peer).await;
+                                drop(busy);
+                                Ok::<_, Infallible>(resp)
+                            }
+                        })
+                    };
+                    let conn = http.serve_connection(TokioIo::new(socket), service);
                     let mut conn = std::pin::pin!(conn);
                     tokio::select! {
                         _ = conn.as_mut() => {}
@@ -250,7 +382,14 @@ impl Gateway {
                             conn.as_mut().graceful_shutdown();
                             let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
                         }
+                        _ = state.close.notified() => {
+                            // Closed to make room: an idle connection goes
+                            // at once, a half-sent head within a second.
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(Duration::from_secs(1), conn).await;
+                        }
                     }
+                    shared.conns.remove(id);
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -270,81 +409,131 @@ impl Gateway {
     }
 }
 
-fn gateway_error(
-    status: StatusCode,
-    message: &str,
-    error_type: &str,
-    request_id: &str,
-) -> Response<Full<Bytes>> {
-    let body = json!({ "message": message }).to_string();
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
-    h.insert(
-        "x-amzn-errortype",
-        HeaderValue::from_str(error_type).unwrap_or(HeaderValue::from_static("Error")),
-    );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
+impl Shared {
+    /// One of API Gateway's own answers: `{"message"}` JSON, its error type
+    /// and request id, and the CORS origin the template's gateway responses
+    /// add (so a browser can read a 403 or a 429).
+    fn refuse(
+        &self,
+        status: StatusCode,
+        message: &str,
+        error_type: &str,
+        request_id: &str,
+    ) -> Response<Full<Bytes>> {
+        let body = json!({ "message": message }).to_string();
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_str(error_type).unwrap_or(HeaderValue::from_static("Error")),
+        );
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            h.insert("x-amzn-requestid", v);
+        }
+        if let Some(origin) = self
+            .app
+            .config
+            .cors_origin
+            .as_deref()
+            .and_then(|o| HeaderValue::from_str(o).ok())
+        {
+            h.insert("access-control-allow-origin", origin);
+        }
+        resp
     }
-    resp
+}
+
+/// The request line and header values, as API Gateway counts them against
+/// its 10,240 bytes.
+fn head_size(parts: &hyper::http::request::Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 10;
+    parts
+        .headers
+        .iter()
+        .fold(line, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
 }
 
 async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Response<Full<Bytes>> {
-    let request_id = request_id();
-    let raw_path = req.uri().path().to_string();
-    // Only /{stage}/{proxy+} exists; anything else is API Gateway's
-    // "Missing Authentication Token".
+    let request_id = super::random::request_id();
+    let refuse = |status, message: &str, error_type: &str| {
+        shared.refuse(status, message, error_type, &request_id)
+    };
+    // What API Gateway's front end refuses before any routing.
+    let uri_len = req.uri().to_string().len();
+    if uri_len > MAX_REQUEST_HEAD {
+        return refuse(
+            StatusCode::URI_TOO_LONG,
+            "Request-URI Too Long",
+            "RequestUriTooLongException",
+        );
+    }
+    let (parts, body) = req.into_parts();
+    if head_size(&parts) > MAX_REQUEST_HEAD {
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+            "RequestHeaderFieldsTooLargeException",
+        );
+    }
+    if !parts.headers.contains_key(hyper::header::HOST) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "BadRequestException",
+        );
+    }
+    let raw_path = parts.uri.path().to_string();
     let stage = &shared.cfg.stage;
-    // The API has two resources: `/` and `/{proxy+}` under the stage.
-    // Anything else is API Gateway's "Missing Authentication Token".
+    // The API has two resources, `/` and `/{proxy+}` under the stage, each
+    // with the methods of `ANY`. Anything else is API Gateway's "Missing
+    // Authentication Token".
     let rest = if raw_path == format!("/{stage}") || raw_path == format!("/{stage}/") {
         None
     } else if let Some(rest) = raw_path.strip_prefix(&format!("/{stage}/")) {
         Some(rest.to_string())
     } else {
-        return gateway_error(
+        return refuse(
             StatusCode::FORBIDDEN,
             "Missing Authentication Token",
             "MissingAuthenticationTokenException",
-            &request_id,
         );
     };
+    if !METHODS.contains(&parts.method.as_str()) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Missing Authentication Token",
+            "MissingAuthenticationTokenException",
+        );
+    }
     // OPTIONS (the CORS preflight) needs no key, as in template.yaml;
     // every other method does, and counts against the usage plan.
-    let key = if req.method() == hyper::Method::OPTIONS {
+    let key = if parts.method == hyper::Method::OPTIONS {
         None
     } else {
-        let presented = req
-            .headers()
+        let presented = parts
+            .headers
             .get("x-api-key")
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         let Some(key) = shared.find_key(presented) else {
-            return gateway_error(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                "ForbiddenException",
-                &request_id,
-            );
+            return refuse(StatusCode::FORBIDDEN, "Forbidden", "ForbiddenException");
         };
         match shared.admit(key) {
             Admission::Ok => {}
             Admission::Throttled => {
-                return gateway_error(
+                return refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Too Many Requests",
                     "TooManyRequestsException",
-                    &request_id,
                 );
             }
             Admission::OverQuota => {
-                return gateway_error(
+                return refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Limit Exceeded",
                     "LimitExceededException",
-                    &request_id,
                 );
             }
         }
@@ -356,24 +545,49 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
         None => None,
         Some(Ok(p)) => Some(p),
         Some(Err(_)) => {
-            return gateway_error(
+            return refuse(
                 StatusCode::BAD_REQUEST,
                 "Bad Request",
                 "BadRequestException",
-                &request_id,
             );
         }
     };
-    let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return gateway_error(
+    // A declared body over the limit is refused before any of it is read.
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Too Long",
+            "RequestTooLongException",
+        );
+    }
+    let collected = tokio::time::timeout(
+        shared.cfg.body_read_timeout,
+        Limited::new(body, MAX_REQUEST_BODY).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
+            return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "Request Too Long",
                 "RequestTooLongException",
-                &request_id,
             );
+        }
+        Err(_) => {
+            let mut resp = refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                "RequestTimeoutException",
+            );
+            resp.headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            return resp;
         }
     };
     let event = build_event(
@@ -393,11 +607,10 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             match tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.handle_event(ev)).await {
                 Ok(resp) => Some(resp.to_json()),
                 Err(_) => {
-                    return gateway_error(
+                    return refuse(
                         StatusCode::GATEWAY_TIMEOUT,
                         "Endpoint request timed out",
                         "IntegrationTimeout",
-                        &request_id,
                     );
                 }
             }
@@ -411,11 +624,10 @@ async fn serve(shared: &Shared, req: Request<Incoming>, peer: SocketAddr) -> Res
             }
             resp
         }
-        None => gateway_error(
+        None => refuse(
             StatusCode::BAD_GATEWAY,
             "Internal server error",
             "InternalServerErrorException",
-            &request_id,
         ),
     }
 }
@@ -604,30 +816,6 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
     Ok(resp)
 }
 
-/// A request id in API Gateway's format (a UUID v4 string).
-fn request_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    let a = h.finish();
-    h.write_u64(a);
-    let b = h.finish();
-    let x = (u128::from(a) << 64) | u128::from(b);
-    let s = format!("{x:032x}");
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &s[0..8],
-        &s[8..12],
-        &s[13..16],
-        &s[17..20],
-        &s[20..32]
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,14 +848,6 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert!(!constant_time_eq(b"", b"a"));
-    }
-
-    #[test]
-    fn request_ids_look_like_uuids() {
-        let id = request_id();
-        assert_eq!(id.len(), 36, "{id}");
-        assert_eq!(id.matches('-').count(), 4, "{id}");
-        assert_ne!(id, request_id());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod gateway;
+pub mod random;
 pub mod store;
 
 pub use store::EmbeddedStore;

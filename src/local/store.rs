@@ -1,20 +1,26 @@
 //! The embedded S3-compatible store: `s3s-fs` over a folder (each top folder
-//! a bucket), served on a loopback port with SigV4 checking on and credentials
-//! made up per run. s3s-fs has no security of its own, so a non-loopback
-//! address is refused. Accepted sockets get `TCP_NODELAY` (without it, small
-//! responses wait on delayed ACKs: ~28 MB/s instead of ~200 MB/s).
+//! a bucket), served on a loopback port with SigV4 checking on and random
+//! credentials made up per run. s3s-fs has no security of its own, so a
+//! non-loopback address is refused. Accepted sockets get `TCP_NODELAY`
+//! (without it, small responses wait on delayed ACKs: ~28 MB/s instead of
+//! ~200 MB/s).
+//!
+//! Where s3s-fs 0.14 answers differently from S3, [`LocalS3`] sits in front
+//! of it and answers as S3 does; each quirk is named there. Anyone holding
+//! a presigned URL reaches the store directly, so these are fixed in the
+//! store itself, not only in what s3gate sends it.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::{Credentials, Region};
 use hyper_util::rt::TokioIo;
 use s3s::auth::SimpleAuth;
+use s3s::dto;
 use s3s::service::S3ServiceBuilder;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -34,8 +40,8 @@ impl EmbeddedStore {
     /// Serves `root` on `addr` (port 0 picks a free one) with credentials
     /// made up for this run.
     pub async fn start(root: &Path, addr: SocketAddr) -> io::Result<EmbeddedStore> {
-        let access_key = format!("S3GATELOCAL{}", &random_hex()[..9].to_ascii_uppercase());
-        let secret_key = format!("{}{}", random_hex(), random_hex());
+        let access_key = format!("S3GATELOCAL{}", super::random::hex(5)?.to_ascii_uppercase());
+        let secret_key = super::random::hex(20)?;
         Self::start_with_credentials(root, addr, access_key, secret_key).await
     }
 
@@ -64,7 +70,10 @@ impl EmbeddedStore {
             ));
         }
         let fs = s3s_fs::FileSystem::new(root).map_err(|e| io::Error::other(format!("{e:?}")))?;
-        let mut builder = S3ServiceBuilder::new(fs);
+        let mut builder = S3ServiceBuilder::new(LocalS3 {
+            fs,
+            root: root.canonicalize()?,
+        });
         builder.set_auth(SimpleAuth::from_single(
             access_key.clone(),
             secret_key.clone(),
@@ -90,7 +99,11 @@ impl EmbeddedStore {
                 let service = service.clone();
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
+                    // Anyone holding a presigned URL talks to this server:
+                    // a client that never finishes its headers is closed.
                     let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(std::time::Duration::from_secs(10))
                         .serve_connection(TokioIo::new(socket), service);
                     tokio::select! {
                         _ = conn => {}
@@ -151,13 +164,107 @@ impl Drop for EmbeddedStore {
     }
 }
 
-/// 64 random bits as hex, from the standard library's per-process keys.
-fn random_hex() -> String {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    format!("{:016x}", h.finish())
+/// s3s-fs, answering as S3 does where it does not. Only the operations
+/// s3gate and its clients use are served (single-part objects, listings,
+/// buckets); the ones with a quirk are answered here.
+struct LocalS3 {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+}
+
+impl LocalS3 {
+    /// The file an object is stored in; `None` for a name that is not a
+    /// plain relative path (s3s-fs itself refuses those).
+    fn object_path(&self, bucket: &str, key: &str) -> Option<PathBuf> {
+        let rel = Path::new(bucket).join(key);
+        rel.components()
+            .all(|c| matches!(c, Component::Normal(_)))
+            .then(|| self.root.join(rel))
+    }
+
+    /// Quirk: a key naming a folder of the data directory. s3s-fs opens the
+    /// folder as a file and fails with 500 InternalError (which clients
+    /// retry); in S3 a "folder" is no object: 404 NoSuchKey.
+    fn refuse_folder(&self, bucket: &str, key: &str) -> S3Result<()> {
+        match self.object_path(bucket, key) {
+            Some(p) if p.is_dir() => Err(s3_error!(NoSuchKey)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Passes the listed operations through to s3s-fs and adds the ones
+/// written out in `own`.
+macro_rules! local_s3 {
+    (pass: [$($op:ident($input:ident) -> $output:ident),* $(,)?], own: {$($own:tt)*}) => {
+        #[async_trait::async_trait]
+        impl S3 for LocalS3 {
+            $(
+                async fn $op(
+                    &self,
+                    req: S3Request<dto::$input>,
+                ) -> S3Result<S3Response<dto::$output>> {
+                    self.fs.$op(req).await
+                }
+            )*
+            $($own)*
+        }
+    };
+}
+
+local_s3! {
+    pass: [
+        create_bucket(CreateBucketInput) -> CreateBucketOutput,
+        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput,
+        get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput,
+        head_bucket(HeadBucketInput) -> HeadBucketOutput,
+        list_buckets(ListBucketsInput) -> ListBucketsOutput,
+        list_objects(ListObjectsInput) -> ListObjectsOutput,
+        list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output,
+        put_object(PutObjectInput) -> PutObjectOutput,
+    ],
+    own: {
+        async fn get_object(
+            &self,
+            mut req: S3Request<dto::GetObjectInput>,
+        ) -> S3Result<S3Response<dto::GetObjectOutput>> {
+            self.refuse_folder(&req.input.bucket, &req.input.key)?;
+            // Quirk: a suffix range longer than the file. S3 answers the
+            // whole object; s3s-fs seeks before the file's start (500), and
+            // for a suffix of 2^63 or more its i64 cast panics, which kills
+            // the process in a release build. The suffix is cut to the
+            // file's length first (an empty file then gets S3's 416).
+            if let Some(dto::Range::Suffix { length }) = req.input.range
+                && let Some(path) = self.object_path(&req.input.bucket, &req.input.key)
+                && let Ok(meta) = tokio::fs::metadata(&path).await
+                && length > meta.len()
+            {
+                req.input.range = Some(dto::Range::Suffix { length: meta.len() });
+            }
+            self.fs.get_object(req).await
+        }
+
+        async fn head_object(
+            &self,
+            req: S3Request<dto::HeadObjectInput>,
+        ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
+            self.refuse_folder(&req.input.bucket, &req.input.key)?;
+            self.fs.head_object(req).await
+        }
+
+        async fn delete_object(
+            &self,
+            req: S3Request<dto::DeleteObjectInput>,
+        ) -> S3Result<S3Response<dto::DeleteObjectOutput>> {
+            // Quirk: deleting a key that names a folder. s3s-fs calls
+            // remove_file on it (500); in S3 there is no such object, and
+            // deleting a key that does not exist succeeds (204).
+            if !req.input.key.ends_with('/')
+                && self.refuse_folder(&req.input.bucket, &req.input.key).is_err()
+            {
+                return Ok(S3Response::new(dto::DeleteObjectOutput::default()));
+            }
+            self.fs.delete_object(req).await
+        }
+    }
 }

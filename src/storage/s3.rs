@@ -92,8 +92,12 @@ pub(crate) fn retries(total: Duration) -> RetryConfig {
 macro_rules! with_validators {
     ($builder:expr, $c:expr) => {
         $builder
-            .set_if_match($c.if_match.as_ref().map(TagList::to_header))
-            .set_if_none_match($c.if_none_match.as_ref().map(TagList::to_header))
+            .set_if_match($c.if_match.as_ref().and_then(TagList::header_for_store))
+            .set_if_none_match(
+                $c.if_none_match
+                    .as_ref()
+                    .and_then(TagList::header_for_store),
+            )
             .set_if_modified_since($c.if_modified_since.map(DateTime::from))
             .set_if_unmodified_since($c.if_unmodified_since.map(DateTime::from))
     };

@@ -541,8 +541,15 @@ pub fn plan(spec: &Spec, src_w: u32, src_h: u32) -> Result<Plan, String> {
         }
     };
     if plan.canvas.0 > MAX_SIDE || plan.canvas.1 > MAX_SIDE {
+        // Say what would bring it under the cap for the request as given.
+        let hint = match (spec.w, spec.h) {
+            (None, None) => "give w or h",
+            (Some(_), None) => "the height follows the aspect: give h as well",
+            (None, Some(_)) => "the width follows the aspect: give w as well",
+            (Some(_), Some(_)) => "use fit=cover, contain, inside or fill",
+        };
         return Err(format!(
-            "the output would be {}×{} pixels, over the {MAX_SIDE}-pixel cap per side; give w or h",
+            "the output would be {}×{} pixels, over the {MAX_SIDE}-pixel cap per side (images keep their aspect and are never enlarged); {hint}",
             plan.canvas.0, plan.canvas.1
         ));
     }

@@ -21,14 +21,31 @@ use super::{Format, Plan, SourceKind, Spec, plan};
 /// Why a transform did not produce an image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// The image cannot be transformed (422): the message says why.
-    Unprocessable(String),
+    /// The image cannot be transformed (422): `public` says why in
+    /// s3gate's own words; `detail` (a codec's own text) is for the log
+    /// only, never for the caller.
+    Unprocessable {
+        public: String,
+        detail: Option<String>,
+    },
     /// The deadline passed.
     TimedOut,
 }
 
 fn bad(why: impl Into<String>) -> Failure {
-    Failure::Unprocessable(why.into())
+    Failure::Unprocessable {
+        public: why.into(),
+        detail: None,
+    }
+}
+
+/// A codec refused the data: the caller learns which kind of image was
+/// damaged, the log learns the codec's words.
+fn damaged(kind: &str, e: &dyn std::fmt::Display) -> Failure {
+    Failure::Unprocessable {
+        public: format!("the {kind} is damaged or incomplete, so it cannot be transformed"),
+        detail: Some(format!("{kind} decoder: {e}")),
+    }
 }
 
 /// What a source's header says.
@@ -341,7 +358,7 @@ pub fn run(
             Ok(())
         }
     };
-    let up = upright_plan(bytes, probe, spec).map_err(Failure::Unprocessable)?;
+    let up = upright_plan(bytes, probe, spec).map_err(bad)?;
     let (plan, dw, dh) = (up.plan, up.width, up.height);
     let pixels = match probe.kind {
         SourceKind::Jpeg => decode_jpeg(bytes, probe, &plan, up.turned())?,
@@ -396,7 +413,10 @@ fn jpeg_pool() -> Result<&'static rayon::ThreadPool, Failure> {
         .num_threads(super::concurrency())
         .thread_name(|i| format!("s3gate-jpeg-{i}"))
         .build()
-        .map_err(|e| bad(format!("the JPEG decoder could not start a thread: {e}")))?;
+        .map_err(|e| Failure::Unprocessable {
+            public: "the JPEG decoder could not start".to_string(),
+            detail: Some(format!("rayon pool: {e}")),
+        })?;
     // Two first requests may both build one; the loser's pool is dropped.
     Ok(POOL.get_or_init(|| pool))
 }
@@ -404,13 +424,66 @@ fn jpeg_pool() -> Result<&'static rayon::ThreadPool, Failure> {
 /// Decodes a JPEG at the smallest of 1/8, 1/4, 1/2, 1 whose crop still
 /// covers the target on both axes (what libjpeg's scaled IDCT, and sharp's
 /// shrink-on-load, do).
+///
+/// A file that does not end in an EOI marker is either whole but for that
+/// marker (browsers show it) or cut short. jpeg-decoder reads up to eight
+/// bytes ahead of the bits it needs, so it fails the first kind; given an
+/// EOI it decodes both, filling a cut scan's missing blocks with zeros. So
+/// such a file is decoded twice, once with an EOI appended and once with
+/// filler bytes before it: a whole scan never reads past its end, so the
+/// two agree; a cut one reads the filler as image data, and the two differ
+/// (a 422, "ends early"). Only files without an EOI pay for the second
+/// decode.
 fn decode_jpeg(bytes: &[u8], probe: Probe, plan: &Plan, turned: bool) -> Result<Pixels, Failure> {
+    if has_eoi(bytes) {
+        return decode_jpeg_once(bytes, probe, plan, turned);
+    }
+    let mut with_eoi = Vec::with_capacity(bytes.len() + 2);
+    with_eoi.extend_from_slice(bytes);
+    with_eoi.extend_from_slice(&[0xFF, 0xD9]);
+    let first = decode_jpeg_once(&with_eoi, probe, plan, turned)?;
+    let mut with_filler = Vec::with_capacity(bytes.len() + 66);
+    with_filler.extend_from_slice(bytes);
+    with_filler.extend_from_slice(&[0x5A; 64]);
+    with_filler.extend_from_slice(&[0xFF, 0xD9]);
+    match decode_jpeg_once(&with_filler, probe, plan, turned) {
+        Ok(second) if second.data == first.data => Ok(first),
+        _ => Err(Failure::Unprocessable {
+            public: "the JPEG ends before its last row, so it cannot be transformed".to_string(),
+            detail: Some("JPEG scan data cut short (no EOI; decodes differ with filler)".into()),
+        }),
+    }
+}
+
+/// Whether an EOI marker (FF D9) follows the first scan: then the file is
+/// decoded as it is (bytes after the EOI, which some cameras add, are
+/// ignored by the decoder). The scan is found by walking the segments, so
+/// an EXIF thumbnail's own EOI, inside APP1, does not count. Inside scan
+/// data an FF is always followed by 00 or a restart marker.
+fn has_eoi(bytes: &[u8]) -> bool {
+    let mut at = 2;
+    while at + 4 <= bytes.len() && bytes[at] == 0xFF {
+        if bytes[at + 1] == 0xDA {
+            return bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]);
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        at += 2 + len;
+    }
+    // No scan found: the decoder will say what is wrong.
+    true
+}
+
+fn decode_jpeg_once(
+    bytes: &[u8],
+    probe: Probe,
+    plan: &Plan,
+    turned: bool,
+) -> Result<Pixels, Failure> {
     let mut dec = jpeg_decoder::Decoder::new(bytes);
     // Room for the largest allowed source at full scale (the caller checked
     // the pixel count); progressive files keep all coefficients.
     dec.set_max_decoding_buffer_size(usize::MAX);
-    dec.read_info()
-        .map_err(|e| bad(format!("the JPEG cannot be decoded: {e}")))?;
+    dec.read_info().map_err(|e| damaged("JPEG", &e))?;
     let info = dec
         .info()
         .ok_or_else(|| bad("the JPEG has no frame header"))?;
@@ -422,11 +495,11 @@ fn decode_jpeg(bytes: &[u8], probe: Probe, plan: &Plan, turned: bool) -> Result<
         let sw = (u32::from(info.width) * k).div_ceil(8);
         let sh = (u32::from(info.height) * k).div_ceil(8);
         dec.scale(sw as u16, sh as u16)
-            .map_err(|e| bad(format!("the JPEG cannot be decoded: {e}")))?;
+            .map_err(|e| damaged("JPEG", &e))?;
     }
     let data = jpeg_pool()?
         .install(|| dec.decode())
-        .map_err(|e| bad(format!("the JPEG cannot be decoded: {e}")))?;
+        .map_err(|e| damaged("JPEG", &e))?;
     let info = dec
         .info()
         .ok_or_else(|| bad("the JPEG has no frame header"))?;
@@ -455,9 +528,7 @@ fn decode_png(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
     };
     let mut d = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
     d.set_transformations(png::Transformations::normalize_to_color8());
-    let mut r = d
-        .read_info()
-        .map_err(|e| bad(format!("the PNG cannot be decoded: {e}")))?;
+    let mut r = d.read_info().map_err(|e| damaged("PNG", &e))?;
     if r.info().animation_control.is_some() {
         return Err(animated("PNG"));
     }
@@ -468,9 +539,7 @@ fn decode_png(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
         .output_buffer_size()
         .ok_or_else(|| bad("the PNG is too large to decode"))?;
     let mut buf = vec![0; size];
-    let frame = r
-        .next_frame(&mut buf)
-        .map_err(|e| bad(format!("the PNG cannot be decoded: {e}")))?;
+    let frame = r.next_frame(&mut buf).map_err(|e| damaged("PNG", &e))?;
     buf.truncate(frame.buffer_size());
     let (channels, data) = match frame.color_type {
         png::ColorType::Rgb => (3, buf),
@@ -488,8 +557,8 @@ fn decode_png(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
 }
 
 fn decode_webp(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
-    let mut d = image_webp::WebPDecoder::new(Cursor::new(bytes))
-        .map_err(|e| bad(format!("the WebP cannot be decoded: {e}")))?;
+    let mut d =
+        image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(|e| damaged("WebP", &e))?;
     if d.is_animated() {
         return Err(animated("WebP"));
     }
@@ -506,8 +575,7 @@ fn decode_webp(bytes: &[u8], probe: Probe) -> Result<Pixels, Failure> {
         .output_buffer_size()
         .ok_or_else(|| bad("the WebP is too large to decode"))?;
     let mut data = vec![0; size];
-    d.read_image(&mut data)
-        .map_err(|e| bad(format!("the WebP cannot be decoded: {e}")))?;
+    d.read_image(&mut data).map_err(|e| damaged("WebP", &e))?;
     let channels = if d.has_alpha() { 4 } else { 3 };
     Pixels::checked(probe.width, probe.height, channels, data, "WebP")
 }
@@ -571,7 +639,10 @@ fn resize(p: &Pixels, crop: (f64, f64, f64, f64), to: (u32, u32)) -> Result<Pixe
     let opts = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
         .crop(crop.0, crop.1, crop.2, crop.3);
-    let failed = |e: &dyn std::fmt::Display| bad(format!("the image could not be resized: {e}"));
+    let failed = |e: &dyn std::fmt::Display| Failure::Unprocessable {
+        public: "the image could not be resized".to_string(),
+        detail: Some(format!("resizer: {e}")),
+    };
     let mut resizer = Resizer::new();
     if c == 4 {
         let src = TypedImageRef::<U8x4>::from_buffer(p.width, p.height, &p.data)
@@ -662,7 +733,10 @@ fn flatten(p: Pixels) -> Pixels {
 
 /// An encoder's refusal (422), for every output format.
 pub(super) fn encode_failed(e: &dyn std::fmt::Display) -> Failure {
-    bad(format!("the image could not be encoded: {e}"))
+    Failure::Unprocessable {
+        public: "the image could not be encoded".to_string(),
+        detail: Some(format!("encoder: {e}")),
+    }
 }
 
 /// Stops libwebp's encoder when the request's deadline passes.

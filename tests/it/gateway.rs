@@ -418,7 +418,7 @@ fn local_defaults_equal_the_dev_stack() {
 }
 
 /// `s3gate serve` as a process; returns it and its base URL once it listens.
-fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
+pub(crate) fn spawn_serve(args: &[&str], env: &[(&str, &str)]) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3gate"));
     cmd.arg("serve")
         .args(["--addr", "127.0.0.1:0"])

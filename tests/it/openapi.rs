@@ -116,6 +116,7 @@ fn every_error() -> Vec<Error> {
         Error::Unprocessable("image".into()),
         Error::SignatureRefused("sig"),
         Error::TransformTimeout(std::time::Duration::from_secs(1)),
+        Error::Busy,
     ];
     for e in &all {
         match e {
@@ -132,7 +133,8 @@ fn every_error() -> Vec<Error> {
             | Error::WritesDisabled
             | Error::Unprocessable(_)
             | Error::SignatureRefused(_)
-            | Error::TransformTimeout(_) => {}
+            | Error::TransformTimeout(_)
+            | Error::Busy => {}
         }
     }
     all

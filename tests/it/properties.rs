@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use s3gate::config::MAX_KEY_LEN;
-use s3gate::request::{Target, decode_path, encode_key, parse_key};
+use s3gate::request::{KeyRules, Target, decode_path, encode_key, parse_key};
 use s3gate::{ProxyEvent, Request};
 use serde_json::{Value, json};
 
@@ -147,8 +147,8 @@ proptest! {
     #[test]
     fn accepted_keys_stay_inside_the_prefix(ev in event(), prefix in "(|public/|a/b/)") {
         let ev: ProxyEvent = serde_json::from_value(ev).expect("any such JSON is an event");
-        let req = Request::from_event(ev, prefix.len());
-        if let Ok(Target::Object(key) | Target::Listing(key)) = &req.target {
+        let req = Request::from_event(ev, &KeyRules::prefix(prefix.len()));
+        if let Ok(Target::Object(key) | Target::Listing(key) | Target::Presign(key)) = &req.target {
             let s3_key = format!("{prefix}{key}");
             prop_assert!(s3_key.starts_with(&prefix));
             prop_assert!(s3_key.len() <= MAX_KEY_LEN);

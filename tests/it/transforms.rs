@@ -44,6 +44,31 @@ fn jpeg_of(px: &[u8], w: u32, h: u32, orientation: Option<u16>) -> Vec<u8> {
     out
 }
 
+/// A noisy photo-like JPEG: its scan data is long, so it can be cut.
+pub fn noisy_jpeg(w: u32, h: u32) -> Vec<u8> {
+    let mut px = rgb_pixels(w, h);
+    let mut s = 0x9e37_79b9_u32;
+    for v in &mut px {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *v = v.wrapping_add((s & 0x1f) as u8);
+    }
+    jpeg_of(&px, w, h, None)
+}
+
+/// An RGB PNG of the photo-like picture.
+pub fn png_rgb(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut wr = enc.write_header().expect("png header");
+    wr.write_image_data(&rgb_pixels(w, h)).expect("png data");
+    wr.finish().expect("png");
+    out
+}
+
 /// Left half red, right half blue.
 fn halves(w: u32, h: u32) -> Vec<u8> {
     let mut px = Vec::new();
