@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use cpu_time::ProcessTime;
-use s3gate::transform::{FormatChoice, Spec, choose_format, pipeline};
+use s3gate::transform::negotiate::choose_format;
+use s3gate::transform::{FormatChoice, Spec, pipeline, probe};
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -34,10 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spec = Spec::from_query(&query)
         .map_err(|e| e.to_string())?
         .ok_or("the query has no transform parameter")?;
-    let probe = pipeline::probe(&input, true)
+    let probe = probe::probe(&input, true)
         .map_err(|e| format!("{e:?}"))?
         .ok_or("no header")?;
-    let planned = pipeline::upright_plan(&input, probe, &spec)?.plan;
+    let planned = probe::upright_plan(&input, probe, &spec)?.plan;
     let pixels = u64::from(planned.canvas.0) * u64::from(planned.canvas.1);
     let (format, _) = choose_format(
         spec.format,

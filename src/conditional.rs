@@ -124,6 +124,12 @@ fn split_tags(s: &str) -> Vec<&str> {
     out
 }
 
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`); empty if it cannot be
+/// written (a time before 0001 or after 9999).
+pub fn http_date(t: SystemTime) -> String {
+    DateTime::from(t).fmt(Format::HttpDate).unwrap_or_default()
+}
+
 pub fn parse_http_date(s: &str) -> Option<SystemTime> {
     DateTime::from_str(s.trim(), Format::HttpDate)
         .ok()
@@ -368,7 +374,7 @@ mod tests {
     }
     const MOD: u64 = 1_700_000_000;
     fn date(secs: u64) -> String {
-        crate::response::http_date(t(secs))
+        http_date(t(secs))
     }
 
     #[test]

@@ -1,23 +1,19 @@
 //! The only reader of settings. Every setting is declared once in
 //! [`SETTINGS`]; the Lambda function reads them from `S3GATE_*` environment
-//! variables and the command line tool turns the same table into flags, so
-//! the two can never disagree. Values are validated once, at start, and every
-//! problem is reported together.
+//! variables, and the command line tool gets the same table as flags whose
+//! environment variable clap reads (`flags`), so the two can never
+//! disagree. Values are validated once, at start, and every problem is
+//! reported together.
 
 use std::fmt;
 use std::time::Duration;
 
-/// Lambda's cap on a synchronous response payload (the whole JSON envelope).
-pub const LAMBDA_RESPONSE_CAP: u64 = 6_291_556;
-/// Room kept for the JSON envelope around the body: status, headers, keys.
-pub const ENVELOPE_RESERVE: u64 = 16 * 1024;
-/// The largest object whose base64 form still fits in a Lambda response:
-/// `4 * ceil(n / 3) <= cap - reserve`. About 4.49 MiB.
-pub const MAX_INLINE_LIMIT: u64 = (LAMBDA_RESPONSE_CAP - ENVELOPE_RESERVE) / 4 * 3;
-/// S3's limit on the length of a key, in bytes.
-pub const MAX_KEY_LEN: usize = 1024;
-/// SigV4 presigned URLs live at most seven days.
-pub const MAX_PRESIGN_TTL: u64 = 7 * 24 * 3600;
+use crate::limits::{MAX_INLINE_LIMIT, MAX_KEY_LEN, MAX_PRESIGN_TTL};
+use crate::media::is_header_value;
+use crate::request::{KeyRules, PRESIGN_ROUTE};
+
+#[cfg(feature = "local")]
+pub mod flags;
 
 /// One setting: its flag name (`--key-prefix`), environment variable
 /// (`S3GATE_KEY_PREFIX`), default and help text.
@@ -185,6 +181,10 @@ pub struct Config {
     pub variant_prefix: String,
     /// `None`: four per core.
     pub transform_queue: Option<usize>,
+    /// The Lambda function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, MB):
+    /// it bounds a transform's pixels and its AVIF size. `None` outside
+    /// Lambda (no bound).
+    pub function_memory_mb: Option<u64>,
 }
 
 /// A secret that never appears in `Debug` output or logs.
@@ -216,11 +216,27 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads `S3GATE_*` from the process environment.
+    /// Reads `S3GATE_*` from the process environment, and the function's
+    /// memory size from Lambda's own variable.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| {
+        let mut config = Self::from_lookup(|name| {
             std::env::var_os(env_var(name)).map(|v| v.to_string_lossy().into_owned())
-        })
+        })?;
+        config.function_memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+            .ok()
+            .and_then(|mb| mb.trim().parse::<u64>().ok());
+        Ok(config)
+    }
+
+    /// The key rules these settings give: the prefix's length, and the
+    /// variant folder reserved whenever transforms or the variant cache are
+    /// on (a variant written while the cache is off would be served once it
+    /// is on).
+    pub fn key_rules(&self) -> KeyRules {
+        KeyRules {
+            prefix_len: self.key_prefix.len(),
+            reserved: (self.transforms || self.variant_cache).then(|| self.variant_prefix.clone()),
+        }
     }
 
     /// Builds the configuration from any source of raw values (environment,
@@ -358,7 +374,7 @@ impl Config {
             || variant_prefix.len() > 128
             || variant_prefix.contains("//")
             || variant_prefix.chars().any(char::is_control)
-            || variant_prefix.starts_with(crate::request::PRESIGN_ROUTE)
+            || variant_prefix.starts_with(PRESIGN_ROUTE)
         {
             problems.push(format!(
                 "variant-prefix {variant_prefix:?}: expected a folder such as `_variants/` (ends with '/', no leading '/', not presign/, at most 128 bytes)"
@@ -386,6 +402,7 @@ impl Config {
                 variant_cache,
                 variant_prefix,
                 transform_queue,
+                function_memory_mb: None,
             })
         } else {
             Err(ConfigError { problems })
@@ -495,13 +512,10 @@ fn check_origin(o: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-pub(crate) fn is_header_value(s: &str) -> bool {
-    s.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::{ENVELOPE_RESERVE, LAMBDA_RESPONSE_CAP};
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {

@@ -1,9 +1,12 @@
 //! One error type for everything a request can go wrong with. Each variant
 //! knows its HTTP status, a stable machine-readable code and the message a
 //! caller may see; internal detail (SDK messages, bucket names) stays in the
-//! `detail` fields, which are logged and never sent.
+//! `detail` fields, which are logged and never sent. Storage errors become
+//! answers here, in one `From<StoreError>`, and nowhere else.
 
 use std::fmt;
+
+use crate::storage::StoreError;
 
 /// Why a key taken from the request path was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +56,11 @@ pub enum Error {
     BadKey(KeyError),
     #[error("not found")]
     NotFound,
+    /// S3 refused access. Answered exactly like [`Error::NotFound`]: for a
+    /// role without `s3:ListBucket` that is how a missing key looks, and the
+    /// difference (kept in the log) is no business of the caller's.
+    #[error("access denied: {0}")]
+    Denied(String),
     #[error("listing is not enabled")]
     ListingDisabled,
     #[error("forbidden: {0}")]
@@ -91,7 +99,7 @@ impl Error {
         match self {
             Error::BadKey(_) | Error::BadRequest(_) => 400,
             Error::Forbidden(_) => 403,
-            Error::NotFound | Error::ListingDisabled => 404,
+            Error::NotFound | Error::Denied(_) | Error::ListingDisabled => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::PreconditionFailed => 412,
             Error::RangeNotSatisfiable { .. } => 416,
@@ -115,7 +123,7 @@ impl Error {
             Error::BadKey(_) => "InvalidKey",
             Error::BadRequest(_) => "BadRequest",
             Error::Forbidden(_) => "Forbidden",
-            Error::NotFound | Error::ListingDisabled => "NotFound",
+            Error::NotFound | Error::Denied(_) | Error::ListingDisabled => "NotFound",
             Error::MethodNotAllowed { .. } => "MethodNotAllowed",
             Error::PreconditionFailed => "PreconditionFailed",
             Error::RangeNotSatisfiable { .. } => "RangeNotSatisfiable",
@@ -139,7 +147,7 @@ impl Error {
             Error::BadKey(e) => e.to_string(),
             Error::BadRequest(m) => m.clone(),
             Error::Forbidden(why) => (*why).to_string(),
-            Error::NotFound => "no object at this key".to_string(),
+            Error::NotFound | Error::Denied(_) => "no object at this key".to_string(),
             Error::ListingDisabled => "listing is not enabled on this API".to_string(),
             Error::MethodNotAllowed { method, allow } => {
                 format!("method {method} is not allowed here; allowed: {allow}")
@@ -173,5 +181,39 @@ impl Error {
                 UpstreamKind::Timeout => "the storage backend did not answer in time".to_string(),
             },
         }
+    }
+
+    /// What is logged beside the answer and never sent: the store's own
+    /// words for a failure.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Upstream { detail, .. } | Error::Denied(detail) => Some(detail),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(err: StoreError) -> Error {
+        let (kind, detail) = match err {
+            StoreError::NotFound => return Error::NotFound,
+            StoreError::Denied(detail) => return Error::Denied(detail),
+            StoreError::PreconditionFailed => return Error::PreconditionFailed,
+            StoreError::BadToken => {
+                return Error::BadRequest("token: not a continuation token from this API".into());
+            }
+            // Callers answer these themselves (304 with headers, 416 with
+            // the size); reaching here means a store contradicting itself.
+            StoreError::NotModified(_) | StoreError::RangeNotSatisfiable => (
+                UpstreamKind::Unavailable,
+                "unexpected conditional answer".to_string(),
+            ),
+            StoreError::Throttled(d) => (UpstreamKind::Throttled, d),
+            StoreError::Timeout(d) => (UpstreamKind::Timeout, d),
+            StoreError::NoSuchBucket(d)
+            | StoreError::InvalidArgument(d)
+            | StoreError::Unavailable(d) => (UpstreamKind::Unavailable, d),
+        };
+        Error::Upstream { kind, detail }
     }
 }

@@ -2,7 +2,8 @@
 //! logging and hands over to [`s3gate::local::cli`]; errors are printed once
 //! and the process exits 2.
 
-use s3gate::local::cli::{self, CliError};
+use s3gate::local::cli;
+use s3gate::local::error::CliError;
 
 #[tokio::main]
 async fn main() {

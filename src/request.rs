@@ -1,6 +1,7 @@
-//! API Gateway REST proxy event -> typed [`Request`]. Pure: no I/O, no
-//! configuration beyond the key prefix length, so every rule about what a
-//! request may ask for is here and unit-tested here.
+//! API Gateway REST proxy event -> typed [`Request`] with its [`Target`].
+//! Pure: no I/O, no configuration beyond [`KeyRules`], so every rule about
+//! keys and routes (what a key may hold, the presign route, the reserved
+//! folder, percent-encoding) is here and unit-tested here.
 //!
 //! The key comes from `pathParameters.proxy`, which API Gateway has already
 //! percent-decoded, never from the stage-prefixed URI. Only when there is no
@@ -9,72 +10,12 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 use crate::conditional::Conditions;
-use crate::config::MAX_KEY_LEN;
 use crate::error::KeyError;
-
-/// The fields of an API Gateway REST (v1) proxy event that s3gate reads.
-/// Unknown fields are ignored and `null` is accepted wherever API Gateway
-/// may send it, so any event API Gateway or `sam local` produces parses.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ProxyEvent {
-    pub http_method: Option<String>,
-    pub path: Option<String>,
-    pub resource: Option<String>,
-    pub headers: Option<HashMap<String, Option<String>>>,
-    pub multi_value_headers: Option<HashMap<String, Option<Vec<String>>>>,
-    pub query_string_parameters: Option<HashMap<String, Option<String>>>,
-    pub multi_value_query_string_parameters: Option<HashMap<String, Option<Vec<String>>>>,
-    pub path_parameters: Option<HashMap<String, Option<String>>>,
-    pub request_context: Option<RequestContext>,
-    pub body: Option<String>,
-    pub is_base64_encoded: Option<bool>,
-}
-
-impl ProxyEvent {
-    /// Parses an event, refusing JSON that is not an API Gateway REST proxy
-    /// event: one that is not an object, or lacks what API Gateway always
-    /// sends (`httpMethod` and `path` as strings, a `requestContext`
-    /// object). `s3gate invoke` and the Lambda loop refuse the same events.
-    pub fn from_slice(json: &[u8]) -> Result<ProxyEvent, String> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Shape {
-            #[allow(dead_code)]
-            http_method: String,
-            #[allow(dead_code)]
-            path: String,
-            #[allow(dead_code)]
-            request_context: serde_json::Map<String, serde_json::Value>,
-        }
-        let refuse = |e: serde_json::Error| {
-            format!(
-                "not an API Gateway proxy event (a REST proxy event is a JSON object with httpMethod, path and requestContext): {e}"
-            )
-        };
-        serde_json::from_slice::<Shape>(json).map_err(refuse)?;
-        serde_json::from_slice(json).map_err(refuse)
-    }
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RequestContext {
-    pub request_id: Option<String>,
-    pub stage: Option<String>,
-    pub http_method: Option<String>,
-    pub identity: Option<Identity>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Identity {
-    pub api_key_id: Option<String>,
-    pub source_ip: Option<String>,
-}
+use crate::lambda::event::ProxyEvent;
+use crate::limits::MAX_KEY_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Method {
@@ -140,17 +81,6 @@ pub struct KeyRules {
 }
 
 impl KeyRules {
-    /// The rules the settings give: the variant folder is reserved whenever
-    /// transforms or the variant cache are on (a variant written while the
-    /// cache is off would be served once it is on).
-    pub fn from_config(config: &crate::config::Config) -> KeyRules {
-        KeyRules {
-            prefix_len: config.key_prefix.len(),
-            reserved: (config.transforms || config.variant_cache)
-                .then(|| config.variant_prefix.clone()),
-        }
-    }
-
     /// Only the prefix's length; no reserved folder.
     pub fn prefix(prefix_len: usize) -> KeyRules {
         KeyRules {
@@ -320,18 +250,22 @@ fn merge_multi(
     out
 }
 
+/// RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`) stay bare;
+/// every other byte is percent-encoded. What signed transform URLs and the
+/// CLI's request paths both use.
+pub const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes a key for a URL path, keeping `/` between segments: the
 /// inverse of [`decode_path`] (what `s3gate get`/`put` send).
 pub fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    key.split('/')
+        .map(|segment| utf8_percent_encode(segment, UNRESERVED).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Strictly percent-decodes a raw path (`/a%20b.jpg` -> `a b.jpg`).
@@ -478,28 +412,6 @@ mod tests {
             serde_json::from_str(json).expect("json"),
             &KeyRules::prefix(0),
         )
-    }
-
-    #[test]
-    fn events_without_the_rest_proxy_shape_are_refused() {
-        for bad in [
-            "[]",
-            "{}",
-            "3",
-            "null",
-            r#"{"httpMethod":"GET","path":"/a"}"#,
-            r#"{"httpMethod":"GET","requestContext":{}}"#,
-            r#"{"path":"/a","requestContext":{}}"#,
-            r#"{"httpMethod":1,"path":"/a","requestContext":{}}"#,
-            r#"{"httpMethod":"GET","path":"/a","requestContext":[]}"#,
-        ] {
-            let err = ProxyEvent::from_slice(bad.as_bytes()).expect_err(bad);
-            assert!(err.contains("REST proxy event"), "{bad}: {err}");
-        }
-        assert!(
-            ProxyEvent::from_slice(br#"{"httpMethod":"GET","path":"/a","requestContext":{}}"#)
-                .is_ok()
-        );
     }
 
     #[test]

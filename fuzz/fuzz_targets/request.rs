@@ -14,7 +14,7 @@ const PREFIX: &str = "public/";
 
 fn check(target: &Result<Target, s3gate::error::KeyError>) {
     if let Ok(Target::Object(key) | Target::Listing(key) | Target::Presign(key)) = target {
-        assert!(PREFIX.len() + key.len() <= s3gate::config::MAX_KEY_LEN);
+        assert!(PREFIX.len() + key.len() <= s3gate::limits::MAX_KEY_LEN);
         assert!(!key.starts_with('/') && !key.contains("//"), "{key:?}");
         assert!(!key.chars().any(char::is_control), "{key:?}");
         assert!(key.split('/').all(|s| s != "." && s != ".."), "{key:?}");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
-use s3gate::transform::{Format, Spec, pipeline};
+use s3gate::transform::{Format, Spec, pipeline, probe};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, file)) = data.split_first() else {
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(Some(spec)) = Spec::from_query(&query) else {
         return;
     };
-    let Ok(Some(probe)) = pipeline::probe(file, true) else {
+    let Ok(Some(probe)) = probe::probe(file, true) else {
         return;
     };
     if u64::from(probe.width) * u64::from(probe.height) > 1 << 20 {

@@ -1,10 +1,10 @@
 //! The Lambda function (`bootstrap`): configuration and one S3 client at
 //! init, then one API Gateway REST proxy event per invoke, through the
-//! Runtime API loop in `s3gate::runtime`. Invalid settings stop the function
+//! Runtime API loop in `s3gate::lambda::runtime`. Invalid settings stop the function
 //! at init with every problem listed (reported on `/init/error` too).
 
 use s3gate::App;
-use s3gate::runtime::{self, RuntimeApi};
+use s3gate::lambda::runtime::{self, RuntimeApi};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {

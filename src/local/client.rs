@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt;
 
-use super::cli::CliError;
-use crate::handler::MAX_SINGLE_PUT;
+use super::error::CliError;
+use crate::limits::MAX_SINGLE_PUT;
 
 /// The API to ask: its base URL (with the stage) and key.
 pub struct Remote {
@@ -229,7 +229,7 @@ impl Remote {
         }
         let content_type = content_type
             .map(str::to_string)
-            .or_else(|| crate::response::by_extension(key).map(str::to_string))
+            .or_else(|| crate::media::by_extension(key).map(str::to_string))
             .unwrap_or_else(|| "application/octet-stream".to_string());
         let p = self
             .presign(

@@ -145,9 +145,9 @@ impl EmbeddedStore {
                 None,
                 "s3gate-embedded",
             ))
-            .http_client(crate::storage::http_client())
-            .timeout_config(crate::storage::timeouts(config.s3_timeout))
-            .retry_config(crate::storage::retries(config.s3_timeout))
+            .http_client(crate::storage::client::http_client())
+            .timeout_config(crate::storage::client::timeouts(config.s3_timeout))
+            .retry_config(crate::storage::client::retries(config.s3_timeout))
             .load()
             .await
     }

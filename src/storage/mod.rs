@@ -1,17 +1,18 @@
 //! Where objects come from. [`S3Store`] wraps one `aws_sdk_s3::Client`,
 //! built once at start; this module is the only place SDK types and SDK
-//! errors exist. Everything above it sees [`ObjectMeta`], bytes and
-//! [`StoreError`].
+//! errors exist, and where the quirks of particular stores are handled and
+//! named. Everything above it sees [`ObjectMeta`], bytes and
+//! [`StoreError`], which knows nothing of HTTP answers.
 
+pub mod client;
+mod error;
 mod s3;
 
 use std::time::SystemTime;
 
-pub use s3::{Opened, S3Store, sdk_config_from_env};
-#[cfg(feature = "local")]
-pub(crate) use s3::{http_client, retries, timeouts};
-
-use crate::error::{Error, UpstreamKind};
+pub use client::sdk_config_from_env;
+pub use error::StoreError;
+pub use s3::{Opened, S3Store};
 
 /// What S3 knows about an object, as far as a response needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -80,42 +81,4 @@ pub struct ListPage {
     pub objects: Vec<Listed>,
     pub folders: Vec<String>,
     pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreError {
-    NotFound,
-    /// The store evaluated `If-None-Match`/`If-Modified-Since` (real S3 does).
-    NotModified(Box<ObjectMeta>),
-    /// The store evaluated `If-Match`/`If-Unmodified-Since`.
-    PreconditionFailed,
-    /// The store found the range unsatisfiable.
-    RangeNotSatisfiable,
-    /// S3 answers 403 both when the role may not read the key and, without
-    /// `s3:ListBucket`, when the key does not exist.
-    Denied(String),
-    Throttled(String),
-    Timeout(String),
-    Unavailable(String),
-}
-
-impl StoreError {
-    pub fn into_error(self) -> Error {
-        let (kind, detail) = match self {
-            // A 403 from S3 is, for a role without s3:ListBucket, how a
-            // missing key looks: answer 404 and keep the difference in logs.
-            StoreError::NotFound | StoreError::Denied(_) => return Error::NotFound,
-            StoreError::PreconditionFailed => return Error::PreconditionFailed,
-            // Callers answer these themselves (304 with headers, 416 with
-            // the size); reaching here means a store contradicting itself.
-            StoreError::NotModified(_) | StoreError::RangeNotSatisfiable => (
-                UpstreamKind::Unavailable,
-                "unexpected conditional answer".to_string(),
-            ),
-            StoreError::Throttled(d) => (UpstreamKind::Throttled, d),
-            StoreError::Timeout(d) => (UpstreamKind::Timeout, d),
-            StoreError::Unavailable(d) => (UpstreamKind::Unavailable, d),
-        };
-        Error::Upstream { kind, detail }
-    }
 }

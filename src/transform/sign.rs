@@ -10,9 +10,11 @@
 
 use std::collections::HashMap;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64_simd::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::utf8_percent_encode;
+
+use crate::request::UNRESERVED;
 
 type HmacSha256 = Hmac<sha2::Sha256>;
 
@@ -43,15 +45,7 @@ impl Refusal {
 
 /// RFC 3986 percent-encoding, unreserved characters bare.
 pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// The string that is signed.
@@ -82,7 +76,7 @@ pub fn sign<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> String {
     mac(secret, &canonical(key, params)).map_or_else(String::new, |m| {
-        URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode_to_string(m.finalize().into_bytes())
     })
 }
 
@@ -98,7 +92,7 @@ pub fn verify(
         .and_then(|v| v.first())
         .ok_or(Refusal::Missing)?;
     let tag = URL_SAFE_NO_PAD
-        .decode(sig.as_bytes())
+        .decode_to_vec(sig.as_bytes())
         .map_err(|_| Refusal::Invalid)?;
     let params = query
         .iter()

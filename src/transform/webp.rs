@@ -12,7 +12,7 @@
 //! 400×225 vignette the alpha takes 6.5 KB instead of 10.8 KB, and the
 //! whole encode 21.8 ms instead of libwebp's default 19.9 ms.
 
-use super::pipeline::{Failure, encode_failed as failed};
+use super::failure::{Failure, encode_failed as failed};
 
 /// The four prediction filters of the `ALPH` chunk, in their header order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,7 +25,7 @@ async fn validators_answer_304_and_412() {
     let modified = plain.header("last-modified").expect("date").to_string();
     let weak = format!("W/{etag}");
     let list = format!("\"nope\", {etag}");
-    let later = s3gate::response::http_date(SystemTime::now() + Duration::from_secs(3600));
+    let later = s3gate::conditional::http_date(SystemTime::now() + Duration::from_secs(3600));
     let earlier = "Mon, 01 Jan 2001 00:00:00 GMT";
     let cases: Vec<(Vec<(&str, &str)>, u16)> = vec![
         (vec![("If-None-Match", etag.as_str())], 304),

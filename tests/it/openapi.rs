@@ -90,6 +90,7 @@ fn every_error() -> Vec<Error> {
     let all = vec![
         Error::BadKey(KeyError::Empty),
         Error::NotFound,
+        Error::Denied("AccessDenied".into()),
         Error::ListingDisabled,
         Error::Forbidden("no key"),
         Error::MethodNotAllowed {
@@ -122,6 +123,7 @@ fn every_error() -> Vec<Error> {
         match e {
             Error::BadKey(_)
             | Error::NotFound
+            | Error::Denied(_)
             | Error::ListingDisabled
             | Error::Forbidden(_)
             | Error::MethodNotAllowed { .. }
@@ -612,7 +614,7 @@ fn the_spec_describes_every_route_method_and_error() {
         assert_eq!(spec.parameter("/presign/{key}", "GET", name)["in"], "query");
     }
     let length = &spec.parameter("/presign/{key}", "GET", "contentLength")["schema"];
-    assert_eq!(length["maximum"], s3gate::handler::MAX_SINGLE_PUT);
+    assert_eq!(length["maximum"], s3gate::limits::MAX_SINGLE_PUT);
 }
 
 /// The documented key patterns accept exactly what the handler accepts.

@@ -11,7 +11,7 @@
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use s3gate::config::MAX_KEY_LEN;
+use s3gate::limits::MAX_KEY_LEN;
 use s3gate::request::{KeyRules, Target, decode_path, encode_key, parse_key};
 use s3gate::{ProxyEvent, Request};
 use serde_json::{Value, json};

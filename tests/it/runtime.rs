@@ -244,7 +244,7 @@ async fn a_refused_response_and_a_near_deadline_do_not_stop_the_function() {
 /// would refuse.
 #[tokio::test]
 async fn an_answer_over_lambdas_limit_becomes_a_413() {
-    use s3gate::config::{LAMBDA_RESPONSE_CAP, MAX_INLINE_LIMIT};
+    use s3gate::limits::{LAMBDA_RESPONSE_CAP, MAX_INLINE_LIMIT};
     let fx = crate::support::Fixture::new().await;
     let bytes = vec![7u8; MAX_INLINE_LIMIT as usize];
     let long = format!("public, max-age=60, x-pad=\"{}\"", "p".repeat(9000));
@@ -265,11 +265,11 @@ async fn an_answer_over_lambdas_limit_becomes_a_413() {
     let event = |key: &str| -> s3gate::ProxyEvent {
         serde_json::from_value(crate::support::event("GET", key)).expect("event")
     };
-    let plain = s3gate::runtime::answer(&fx.app, event("big/plain.jpg"), None).await;
+    let plain = s3gate::lambda::runtime::answer(&fx.app, event("big/plain.jpg"), None).await;
     assert!(plain.len() as u64 <= LAMBDA_RESPONSE_CAP);
     assert_eq!(wire_from_json(&plain).body, bytes, "at the limit, inline");
 
-    let padded = s3gate::runtime::answer(&fx.app, event("big/padded.jpg"), None).await;
+    let padded = s3gate::lambda::runtime::answer(&fx.app, event("big/padded.jpg"), None).await;
     let wire = wire_from_json(&padded);
     wire.assert_error(413, "PayloadTooLarge", "headers push it over 6 MB");
     // What the handler alone would have sent is indeed over the limit.

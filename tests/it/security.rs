@@ -991,8 +991,7 @@ async fn a_stored_content_disposition_passes_only_when_safe() {
 }
 
 fn b64(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    base64_simd::URL_SAFE_NO_PAD.encode_to_string(s)
 }
 
 // ---------------------------------------------------------------------------

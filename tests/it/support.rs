@@ -145,15 +145,14 @@ impl From<ProxyResponse> for Wire {
 }
 
 pub fn wire_from_json(json: &str) -> Wire {
-    use base64::Engine;
     let v: Value = serde_json::from_str(json).expect("response is JSON");
     let base64 = v["isBase64Encoded"]
         .as_bool()
         .expect("isBase64Encoded is a bool");
     let body = match v.get("body").and_then(Value::as_str) {
         None => Vec::new(),
-        Some(b) if base64 => base64::engine::general_purpose::STANDARD
-            .decode(b)
+        Some(b) if base64 => base64_simd::STANDARD
+            .decode_to_vec(b)
             .expect("valid base64"),
         Some(b) => b.as_bytes().to_vec(),
     };

@@ -506,7 +506,7 @@ async fn limits_refuse_before_work() {
 #[tokio::test]
 async fn sources_too_big_for_the_functions_memory_are_refused() {
     let mut fx = fixture_with(&[]).await;
-    fx.app.memory_budget = Some(s3gate::transform::memory_budget(128));
+    fx.app.memory_budget = Some(s3gate::transform::geometry::memory_budget(128));
     fx.put("t/wide.png", grey_png(6000, 4000), Some("image/png"))
         .await;
     let r = transform(&fx, "t/wide.png", &[("w", "100")]).await;
@@ -517,12 +517,12 @@ async fn sources_too_big_for_the_functions_memory_are_refused() {
     let r = transform(&fx, "t/photo.jpg", &[("w", "200")]).await;
     assert_eq!(r.status, 200, "{r:?}");
     // With 1 GB the PNG fits.
-    fx.app.memory_budget = Some(s3gate::transform::memory_budget(1024));
+    fx.app.memory_budget = Some(s3gate::transform::geometry::memory_budget(1024));
     let r = transform(&fx, "t/wide.png", &[("w", "100")]).await;
     assert_eq!(decoded(&r.body), ("png", 100, 67));
     // WebP's encoder holds more per output pixel than the decode: a
     // 1700×1700 picture fits 128 MB as a JPEG, not as a WebP.
-    fx.app.memory_budget = Some(s3gate::transform::memory_budget(128));
+    fx.app.memory_budget = Some(s3gate::transform::geometry::memory_budget(128));
     fx.put("t/square.png", grey_png(1700, 1700), Some("image/png"))
         .await;
     let r = transform(&fx, "t/square.png", &[("format", "jpeg")]).await;
@@ -537,8 +537,10 @@ async fn sources_too_big_for_the_functions_memory_are_refused() {
 #[tokio::test]
 async fn avif_is_bounded_by_the_cpu_share() {
     let mut fx = fixture_with(&[]).await;
-    fx.app.avif_max_pixels =
-        s3gate::transform::avif_max_pixels(std::time::Duration::from_millis(500), Some(128));
+    fx.app.avif_max_pixels = s3gate::transform::geometry::avif_max_pixels(
+        std::time::Duration::from_millis(500),
+        Some(128),
+    );
     assert!(
         fx.app.avif_max_pixels < 200 * 150,
         "{}",
@@ -736,7 +738,9 @@ mod properties {
     use std::time::{Duration, Instant};
 
     use proptest::prelude::*;
-    use s3gate::transform::{FormatChoice, Spec, choose_format, pipeline, plan};
+    use s3gate::transform::geometry::plan;
+    use s3gate::transform::negotiate::choose_format;
+    use s3gate::transform::{FormatChoice, Spec, pipeline, probe};
 
     fn source(kind: u8, w: u32, h: u32) -> Vec<u8> {
         match kind {
@@ -803,7 +807,7 @@ mod properties {
         fn outputs_have_the_planned_size(kind in 0u8..6, w in 1u32..90, h in 1u32..90, q in query()) {
             let bytes = source(kind, w, h);
             let spec = Spec::from_query(&q).expect("valid").expect("transform");
-            let probe = pipeline::probe(&bytes, true).expect("probe").expect("header");
+            let probe = probe::probe(&bytes, true).expect("probe").expect("header");
             let turned = kind >= 3 && (u16::from(kind % 8) + 1) >= 5;
             let (dw, dh) = if turned { (h, w) } else { (w, h) };
             let planned = plan(&spec, dw, dh).expect("plan");
@@ -837,7 +841,7 @@ mod properties {
             let mut q = HashMap::new();
             q.insert("w".to_string(), vec!["16".to_string()]);
             let spec = Spec::from_query(&q).expect("valid").expect("transform");
-            if let Ok(Some(probe)) = pipeline::probe(&bytes, true)
+            if let Ok(Some(probe)) = probe::probe(&bytes, true)
                 && u64::from(probe.width) * u64::from(probe.height) <= 4_000_000
             {
                 let format = probe.kind.format();

@@ -18,13 +18,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
-use lambda_http::http::{self, HeaderMap, Method, StatusCode};
 use lambda_runtime_api_client::{PooledClient, body::Body, build_request};
 use tracing::Instrument;
 
-use crate::config::LAMBDA_RESPONSE_CAP;
 use crate::error::Error;
+use crate::limits::LAMBDA_RESPONSE_CAP;
 use crate::response::{Reply, render};
 use crate::{App, ProxyEvent};
 

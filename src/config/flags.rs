@@ -1,0 +1,82 @@
+//! The settings as flags of the `s3gate` command line tool, built from the
+//! same table the function reads. Each flag carries its `S3GATE_*`
+//! environment variable, which clap reads on this module's behalf, so flags
+//! win over the environment and nothing else in the tool reads either.
+//! Values are not checked here but in [`Config::from_lookup`], so every
+//! problem is still reported at once.
+
+use clap::{Arg, ArgAction, ArgMatches};
+
+use super::{Config, ConfigError, SETTINGS, Setting, env_var};
+
+/// One flag per function setting (`--key-prefix`, `S3GATE_KEY_PREFIX`).
+pub fn settings() -> impl Iterator<Item = Arg> {
+    SETTINGS.iter().map(flag)
+}
+
+/// One setting as a flag. A boolean is switched on by the bare flag
+/// (`--allow-write`) and off by `--allow-write=false`.
+pub fn flag(s: &Setting) -> Arg {
+    let arg = Arg::new(s.name)
+        .long(s.name)
+        .help(s.help)
+        .env(s.env_var())
+        .action(ArgAction::Set);
+    if s.boolean {
+        arg.num_args(0..=1)
+            .require_equals(true)
+            .default_missing_value("true")
+    } else {
+        arg
+    }
+}
+
+/// The flag of one named setting (`sign` takes only `signing-secret`).
+pub fn named(name: &str) -> Option<Arg> {
+    SETTINGS.iter().find(|s| s.name == name).map(flag)
+}
+
+/// The configuration from matched flags (or their environment variables);
+/// `default_bucket` stands in when neither names one (the embedded store's
+/// `images`).
+pub fn config(m: &ArgMatches, default_bucket: Option<&str>) -> Result<Config, ConfigError> {
+    Config::from_lookup(|name| {
+        m.try_get_one::<String>(name)
+            .ok()
+            .flatten()
+            .cloned()
+            .or_else(|| (name == "bucket").then(|| default_bucket.map(str::to_string))?)
+    })
+}
+
+/// `--url`: the API to call, with its stage.
+pub fn url() -> Arg {
+    Arg::new("url")
+        .long("url")
+        .value_name("URL")
+        .env(env_var("url"))
+        .help("the API URL with the stage, e.g. http://127.0.0.1:3000/dev")
+}
+
+/// `--api-key` of the client commands: the key to call the API with.
+pub fn api_key() -> Arg {
+    Arg::new("api-key")
+        .long("api-key")
+        .value_name("KEY")
+        .env(env_var("api-key"))
+        .hide_env_values(true)
+        .help("the API key")
+}
+
+/// `--api-key` of `serve`: the keys the local API Gateway accepts
+/// (repeatable; the environment variable takes a comma-separated list).
+pub fn accepted_api_keys() -> Arg {
+    Arg::new("api-key")
+        .long("api-key")
+        .value_name("KEY")
+        .env(env_var("api-key"))
+        .hide_env_values(true)
+        .value_delimiter(',')
+        .action(ArgAction::Append)
+        .help("accepted x-api-key value; repeat for several; generated and printed when absent")
+}

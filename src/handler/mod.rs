@@ -1,0 +1,262 @@
+//! The use cases: a typed [`Request`] in, a [`Reply`] out, one file each
+//! (objects, listings, presigned URLs, transforms). This file builds the
+//! [`App`], bounds each request by its deadline, checks what every request
+//! needs (the API key id, a body that decodes, a key that parses), sends
+//! each method × target to its use case, and writes the one log line per
+//! request.
+
+mod listing;
+mod object;
+mod presign;
+mod transform;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use crate::conditional::{Conditions, Verdict};
+use crate::config::{Config, ConfigError};
+use crate::error::{Error, UpstreamKind};
+use crate::lambda::event::ProxyEvent;
+use crate::lambda::response::ProxyResponse;
+use crate::request::{KeyRules, Method, Request, Target};
+use crate::response::{Reply, render};
+use crate::storage::{ObjectMeta, S3Store, sdk_config_from_env};
+
+/// The configuration and the one S3 client, built once per process and lent
+/// to every request.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub config: Config,
+    pub store: S3Store,
+    /// Transforms run one per core at most (a local server under load
+    /// queues them instead of holding dozens of decoded images at once).
+    transforms: Arc<Semaphore>,
+    /// Places for transforms running or waiting: the running ones plus
+    /// `transform-queue`. A transform that finds none is a 503.
+    admitted: Arc<Semaphore>,
+    /// The key prefix's length and the reserved folder.
+    pub key_rules: KeyRules,
+    /// Bytes a transform's decoded pixels may take: set from the Lambda
+    /// function's memory size, so a source that would not fit is a 422
+    /// rather than an out-of-memory crash. `None` (local): no bound.
+    pub memory_budget: Option<u64>,
+    /// Largest AVIF output: what encodes within `transform-timeout` on the
+    /// function's CPU share.
+    pub avif_max_pixels: u64,
+}
+
+impl App {
+    pub fn new(config: Config, store: S3Store) -> App {
+        let cores = crate::transform::concurrency();
+        let queue = config.transform_queue.unwrap_or(4 * cores);
+        let memory_mb = config.function_memory_mb;
+        App {
+            key_rules: config.key_rules(),
+            memory_budget: memory_mb.map(crate::transform::geometry::memory_budget),
+            avif_max_pixels: crate::transform::geometry::avif_max_pixels(
+                config.transform_timeout,
+                memory_mb,
+            ),
+            config,
+            store,
+            transforms: Arc::new(Semaphore::new(cores)),
+            admitted: Arc::new(Semaphore::new(cores + queue)),
+        }
+    }
+
+    /// Configuration from `S3GATE_*`, the client from the SDK's environment.
+    pub async fn from_env() -> Result<App, ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = sdk_config_from_env(&config, None).await;
+        let store = S3Store::new(&sdk, &config);
+        Ok(App::new(config, store))
+    }
+
+    /// One API Gateway event in, one Lambda proxy response out. Never fails:
+    /// expected failures are responses.
+    pub async fn handle_event(&self, event: ProxyEvent) -> ProxyResponse {
+        self.handle_event_within(event, None).await
+    }
+
+    /// As `handle_event`, with the time the caller has left (the Lambda
+    /// invoke's deadline): the request's budget never goes past it.
+    pub async fn handle_event_within(
+        &self,
+        event: ProxyEvent,
+        left: Option<Duration>,
+    ) -> ProxyResponse {
+        let started = Instant::now();
+        let mut req = Request::from_event(event, &self.key_rules);
+        let budget = self.budget(&req, left);
+        // Inner steps (a transform's wait and work) end a little before the
+        // whole request does, so they answer for themselves.
+        req.deadline = Instant::now() + budget.saturating_sub(Duration::from_millis(300));
+        let reply = match tokio::time::timeout(budget, self.handle(&req)).await {
+            Ok(reply) => reply,
+            // Cut off while transforming: the transform's time, not the
+            // store's (an AVIF encode cannot be interrupted).
+            Err(_) if req.transforming.load(Ordering::Acquire) => {
+                Reply::Error(Error::TransformTimeout(self.config.transform_timeout))
+            }
+            Err(_) => Reply::Error(Error::Upstream {
+                kind: UpstreamKind::Timeout,
+                detail: format!("the request took longer than {budget:?}"),
+            }),
+        };
+        let (bytes, detail) = match reply.inner() {
+            Reply::Object { body, .. } => (body.as_ref().map_or(0, Vec::len), None),
+            Reply::Error(err) => (0, err.detail().map(str::to_string)),
+            _ => (0, None),
+        };
+        let mut response = render(reply, &self.config, &req.request_id);
+        if req.method == Method::Head {
+            // A HEAD answer has the GET headers, Content-Length included,
+            // and never a body.
+            if response.header("content-length").is_none() {
+                let len = response.body_bytes().len();
+                response
+                    .headers
+                    .push(("Content-Length".to_string(), len.to_string()));
+            }
+            response.body = None;
+        }
+        log(&req, response.status_code, bytes, started, detail);
+        response
+    }
+
+    /// One deadline for the whole request, however many S3 calls it makes:
+    /// the answer is a 504 JSON well before API Gateway's 29 s (and before
+    /// the function's own timeout, when that is shorter). A transform adds
+    /// its own time, and stays under API Gateway's 29 s.
+    fn budget(&self, req: &Request, left: Option<Duration>) -> Duration {
+        let work = if crate::transform::is_transform(&req.query)
+            && matches!(req.method, Method::Get | Method::Head)
+        {
+            (self.config.s3_timeout + self.config.transform_timeout).min(Duration::from_secs(26))
+        } else {
+            self.config.s3_timeout
+        };
+        let budget = work + Duration::from_millis(1500);
+        left.map_or(budget, |left| budget.min(left))
+    }
+
+    /// Decides the answer. The API key check comes first (as at API Gateway;
+    /// a CORS preflight carries no key), then the method, then the key.
+    pub async fn handle(&self, req: &Request) -> Reply {
+        // Boxed: the decision's future is large and deeply nested; one
+        // allocation per request keeps callers' futures small.
+        match Box::pin(self.dispatch(req)).await {
+            Ok(reply) => reply,
+            Err(err) => Reply::Error(err),
+        }
+    }
+
+    /// The methods a target answers with the current settings: a folder
+    /// (and the root) and the presign route are read-only; an object key
+    /// takes PUT and DELETE with writes on. `None` (a key that does not
+    /// parse) gets the object list.
+    pub fn allow(&self, target: Option<&Target>) -> String {
+        match target {
+            Some(Target::Listing(_) | Target::Presign(_) | Target::Reserved) => {
+                "GET, HEAD, OPTIONS"
+            }
+            _ if self.config.allow_write => "GET, HEAD, PUT, DELETE, OPTIONS",
+            _ => "GET, HEAD, OPTIONS",
+        }
+        .to_string()
+    }
+
+    async fn dispatch(&self, req: &Request) -> Result<Reply, Error> {
+        if req.method == Method::Options {
+            return Ok(Reply::Options {
+                allow: match &req.target {
+                    Ok(target) => self.allow(Some(target)),
+                    // A refused key under `presign/` is still the read-only
+                    // presign route.
+                    Err(_) if req.presign_route => "GET, HEAD, OPTIONS".to_string(),
+                    Err(_) => self.allow(None),
+                },
+            });
+        }
+        if self.config.require_api_key && req.api_key_id.is_none() {
+            return Err(Error::Forbidden(
+                "this API requires an API key (x-api-key header)",
+            ));
+        }
+        if req.bad_base64_body {
+            return Err(Error::BadRequest(
+                "the body is marked isBase64Encoded but is not valid base64".into(),
+            ));
+        }
+        let target = req.target.clone().map_err(Error::BadKey)?;
+        let transform = crate::transform::is_transform(&req.query);
+        // HEAD answers what GET would (its body is dropped in
+        // handle_event).
+        match (&req.method, target) {
+            // The variant cache's folder is written by s3gate alone: nothing
+            // under it is served, listed, presigned or accepted.
+            (_, Target::Reserved) => Err(Error::Forbidden(
+                "this folder is reserved for the variant cache",
+            )),
+            (Method::Get | Method::Head, Target::Presign(key)) => self.presign(req, key).await,
+            (Method::Get | Method::Head, Target::Listing(_)) if transform => {
+                let name = crate::transform::PARAMS
+                    .iter()
+                    .find(|p| req.query.contains_key(**p))
+                    .copied()
+                    .unwrap_or("w");
+                Err(Error::BadRequest(format!(
+                    "{name}: transform parameters apply to an image, not to a folder listing"
+                )))
+            }
+            (Method::Get | Method::Head, Target::Listing(folder)) => self.list(req, folder).await,
+            (Method::Get | Method::Head, Target::Object(key)) if transform => {
+                self.transform(req, key).await
+            }
+            (Method::Get, Target::Object(key)) => self.get(req, key).await,
+            (Method::Head, Target::Object(key)) => self.head(req, key).await,
+            (Method::Put | Method::Delete, Target::Object(key)) if self.config.allow_write => {
+                self.write(&req.method, key).await
+            }
+            (method, target) => Err(Error::MethodNotAllowed {
+                method: method.as_str().to_string(),
+                allow: self.allow(Some(&target)),
+            }),
+        }
+    }
+}
+
+/// The validators' answer when it is not "go on": a 304 with the
+/// object's validators, or a 412. RFC 9110 §13.2.2, on any store (some
+/// ignore the conditions s3gate passes on).
+fn settle(conditions: &Conditions, meta: &ObjectMeta) -> Option<Result<Reply, Error>> {
+    match conditions.evaluate(meta.etag.as_deref(), meta.last_modified) {
+        Verdict::NotModified => Some(Ok(Reply::NotModified { meta: meta.clone() })),
+        Verdict::PreconditionFailed => Some(Err(Error::PreconditionFailed)),
+        Verdict::Proceed => None,
+    }
+}
+
+/// The one log line of a request; a store's own words for a failure, when
+/// there are any, go here and never to the caller.
+fn log(req: &Request, status: u16, bytes: usize, started: Instant, detail: Option<String>) {
+    let key = match &req.target {
+        Ok(Target::Object(k) | Target::Listing(k) | Target::Presign(k)) => k.as_str(),
+        Ok(Target::Reserved) | Err(_) => "",
+    };
+    let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
+    let method = req.method.as_str();
+    match detail {
+        Some(detail) => tracing::warn!(
+            request_id = %req.request_id, method, key, status, duration_ms,
+            detail = %detail, "storage failure"
+        ),
+        None => tracing::info!(
+            request_id = %req.request_id, method, key, status, bytes, duration_ms,
+            "request"
+        ),
+    }
+}

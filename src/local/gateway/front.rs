@@ -1,0 +1,246 @@
+//! One request at the front door, in the order API Gateway takes it: the
+//! request's size, its Host, the stage and resource, the method, the API
+//! key and usage plan, the path's encoding, the body's size and arrival;
+//! then the event to the function and its answer back to HTTP. Refusals
+//! are API Gateway's own `{"message"}` answers.
+
+use std::net::SocketAddr;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::HeaderValue;
+use hyper::{Request, Response, StatusCode};
+use serde_json::json;
+
+use super::event::{build_event, to_http};
+use super::usage::Admission;
+use super::{INTEGRATION_TIMEOUT, MAX_REQUEST_BODY, MAX_REQUEST_HEAD, METHODS, Shared};
+use crate::lambda::event::ProxyEvent;
+use crate::request::decode_path;
+
+impl Shared {
+    /// One of API Gateway's own answers: `{"message"}` JSON, its error type
+    /// and request id, and the CORS origin the template's gateway responses
+    /// add (so a browser can read a 403 or a 429).
+    fn refuse(
+        &self,
+        status: StatusCode,
+        message: &str,
+        error_type: &str,
+        request_id: &str,
+    ) -> Response<Full<Bytes>> {
+        let body = json!({ "message": message }).to_string();
+        let mut resp = Response::new(Full::new(Bytes::from(body)));
+        *resp.status_mut() = status;
+        let h = resp.headers_mut();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_str(error_type).unwrap_or(HeaderValue::from_static("Error")),
+        );
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            h.insert("x-amzn-requestid", v);
+        }
+        if let Some(origin) = self
+            .app
+            .config
+            .cors_origin
+            .as_deref()
+            .and_then(|o| HeaderValue::from_str(o).ok())
+        {
+            h.insert("access-control-allow-origin", origin);
+        }
+        resp
+    }
+}
+
+/// The request line and header values, as API Gateway counts them against
+/// its 10,240 bytes.
+fn head_size(parts: &hyper::http::request::Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 10;
+    parts
+        .headers
+        .iter()
+        .fold(line, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
+}
+
+pub(super) async fn serve(
+    shared: &Shared,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let request_id = crate::local::random::request_id();
+    let refuse = |status, message: &str, error_type: &str| {
+        shared.refuse(status, message, error_type, &request_id)
+    };
+    // What API Gateway's front end refuses before any routing.
+    let uri_len = req.uri().to_string().len();
+    if uri_len > MAX_REQUEST_HEAD {
+        return refuse(
+            StatusCode::URI_TOO_LONG,
+            "Request-URI Too Long",
+            "RequestUriTooLongException",
+        );
+    }
+    let (parts, body) = req.into_parts();
+    if head_size(&parts) > MAX_REQUEST_HEAD {
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request Header Fields Too Large",
+            "RequestHeaderFieldsTooLargeException",
+        );
+    }
+    if !parts.headers.contains_key(hyper::header::HOST) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "BadRequestException",
+        );
+    }
+    let raw_path = parts.uri.path().to_string();
+    let stage = &shared.cfg.stage;
+    // The API has two resources, `/` and `/{proxy+}` under the stage, each
+    // with the methods of `ANY`. Anything else is API Gateway's "Missing
+    // Authentication Token".
+    let rest = if raw_path == format!("/{stage}") || raw_path == format!("/{stage}/") {
+        None
+    } else if let Some(rest) = raw_path.strip_prefix(&format!("/{stage}/")) {
+        Some(rest.to_string())
+    } else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Missing Authentication Token",
+            "MissingAuthenticationTokenException",
+        );
+    };
+    if !METHODS.contains(&parts.method.as_str()) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "Missing Authentication Token",
+            "MissingAuthenticationTokenException",
+        );
+    }
+    // OPTIONS (the CORS preflight) needs no key, as in template.yaml;
+    // every other method does, and counts against the usage plan.
+    let key = if parts.method == hyper::Method::OPTIONS {
+        None
+    } else {
+        let presented = parts
+            .headers
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Some(key) = shared.find_key(presented) else {
+            return refuse(StatusCode::FORBIDDEN, "Forbidden", "ForbiddenException");
+        };
+        match shared.admit(key) {
+            Admission::Ok => {}
+            Admission::Throttled => {
+                return refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                    "TooManyRequestsException",
+                );
+            }
+            Admission::OverQuota => {
+                return refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Limit Exceeded",
+                    "LimitExceededException",
+                );
+            }
+        }
+        Some(key)
+    };
+    // decode_path drops one leading '/', so `/dev//a.png` keeps its
+    // empty segment (and is refused) rather than becoming `a.png`.
+    let proxy = match rest.as_deref().map(|r| decode_path(&format!("/{r}"))) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(_)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "Bad Request",
+                "BadRequestException",
+            );
+        }
+    };
+    // A declared body over the limit is refused before any of it is read.
+    let declared = parts
+        .headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Too Long",
+            "RequestTooLongException",
+        );
+    }
+    let collected = tokio::time::timeout(
+        shared.cfg.body_read_timeout,
+        Limited::new(body, MAX_REQUEST_BODY).collect(),
+    )
+    .await;
+    let body = match collected {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request Too Long",
+                "RequestTooLongException",
+            );
+        }
+        Err(_) => {
+            let mut resp = refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request Timeout",
+                "RequestTimeoutException",
+            );
+            resp.headers_mut()
+                .insert("connection", HeaderValue::from_static("close"));
+            return resp;
+        }
+    };
+    let event = build_event(
+        &parts,
+        stage,
+        rest.as_deref(),
+        proxy.as_deref(),
+        &body,
+        key,
+        &request_id,
+        peer,
+    );
+    // The event crosses the same JSON boundary it crosses in Lambda.
+    let event_json = event.to_string();
+    let response_json = match serde_json::from_str::<ProxyEvent>(&event_json) {
+        Ok(ev) => {
+            match tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.handle_event(ev)).await {
+                Ok(resp) => Some(resp.to_json()),
+                Err(_) => {
+                    return refuse(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "Endpoint request timed out",
+                        "IntegrationTimeout",
+                    );
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    match response_json.and_then(|j| to_http(&j, parts.method == hyper::Method::HEAD).ok()) {
+        Some(mut resp) => {
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                resp.headers_mut().insert("x-amzn-requestid", v);
+            }
+            resp
+        }
+        None => refuse(
+            StatusCode::BAD_GATEWAY,
+            "Internal server error",
+            "InternalServerErrorException",
+        ),
+    }
+}
