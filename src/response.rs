@@ -105,7 +105,7 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
             body,
             part,
         } => {
-            let content_type = content_type(&meta, &key);
+            let content_type = content_type(meta.content_type.as_deref(), &key);
             // Any object opened as a page (SVG, HTML, XML uploaded by anyone
             // with a key) gets no script and no origin; images embedded
             // with <img> are unaffected by CSP.

@@ -50,7 +50,7 @@ impl App {
         // store that ignores ranges sends the whole object).
         if opened.length > self.config.inline_limit {
             let sent = opened.part.map_or(opened.meta.size, |p| p.len());
-            let kind = content_type(&opened.meta, &key);
+            let kind = content_type(opened.meta.content_type.as_deref(), &key);
             return self.too_large(&key, sent, &kind).await;
         }
         let (meta, part) = (opened.meta.clone(), opened.part);
@@ -83,7 +83,7 @@ impl App {
             return answer;
         }
         if meta.size > self.config.inline_limit {
-            let kind = content_type(&meta, &key);
+            let kind = content_type(meta.content_type.as_deref(), &key);
             return self.too_large(&key, meta.size, &kind).await;
         }
         Ok(Reply::Object {

@@ -6,13 +6,15 @@
 
 pub mod client;
 mod error;
+mod opened;
 mod s3;
 
 use std::time::SystemTime;
 
 pub use client::sdk_config_from_env;
 pub use error::StoreError;
-pub use s3::{Opened, S3Store};
+pub use opened::Opened;
+pub use s3::S3Store;
 
 /// What S3 knows about an object, as far as a response needs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

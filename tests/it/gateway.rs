@@ -13,7 +13,7 @@ use s3gate::local::gateway::{
     QuotaPeriod,
 };
 
-use crate::support::{Fixture, client, repo, sample};
+use crate::support::{Fixture, client, keyed_get, repo, sample};
 
 const KEY: &str = "test-key-aaaaaaaaaaaaaaaaaaaa";
 const OTHER_KEY: &str = "test-key-bbbbbbbbbbbbbbbbbbbb";
@@ -57,12 +57,7 @@ async fn serves_every_sample_type_byte_identical() {
         ("photos/sunset.webp", "image/webp"),
         ("photos/sunset.avif", "image/avif"),
     ] {
-        let resp = c
-            .get(format!("{}{key}", gw.base))
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .expect("GET");
+        let resp = keyed_get(&c, format!("{}{key}", gw.base), KEY).await;
         assert_eq!(resp.status(), 200, "{key}");
         assert_eq!(resp.headers()["content-type"], ty, "{key}");
         assert!(resp.headers().contains_key("x-amzn-requestid"), "{key}");
@@ -75,12 +70,7 @@ async fn serves_every_sample_type_byte_identical() {
         "photos/summer%202026/beach+sea%20%E2%98%80.webp",
         "photos%2Fsummer%202026%2Fbeach%2Bsea%20%E2%98%80.webp",
     ] {
-        let resp = c
-            .get(format!("{}{path}", gw.base))
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .expect("GET");
+        let resp = keyed_get(&c, format!("{}{path}", gw.base), KEY).await;
         assert_eq!(resp.status(), 200, "{path}");
         assert_eq!(
             resp.bytes().await.expect("body").as_ref(),
@@ -105,12 +95,7 @@ async fn head_and_errors_through_the_gateway() {
     assert_eq!(resp.headers()["content-type"], "image/jpeg");
     assert!(resp.bytes().await.expect("body").is_empty());
 
-    let resp = c
-        .get(format!("{}nope.png", gw.base))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{}nope.png", gw.base), KEY).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: serde_json::Value =
@@ -123,12 +108,7 @@ async fn head_and_errors_through_the_gateway() {
     // An empty first segment is refused, not normalised away.
     let raw = raw_get(&gw.base, "/icons/logo.png").await;
     assert!(raw.starts_with("HTTP/1.1 400"), "{raw}");
-    let resp = c
-        .get(format!("{}bad%zz.png", gw.base))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{}bad%zz.png", gw.base), KEY).await;
     assert_eq!(resp.status(), 400);
 
     let resp = c
@@ -144,12 +124,7 @@ async fn head_and_errors_through_the_gateway() {
     // Outside /{stage}/{proxy+}: API Gateway's own 403.
     for path in ["", "prod/icons/logo.png", "devices/icons/logo.png"] {
         let root = gw.base.trim_end_matches("dev/");
-        let resp = c
-            .get(format!("{root}{path}"))
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .expect("GET");
+        let resp = keyed_get(&c, format!("{root}{path}"), KEY).await;
         assert_eq!(resp.status(), 403, "/{path}");
         assert_eq!(
             resp.text().await.expect("text"),
@@ -313,12 +288,7 @@ async fn many_clients_at_once() {
         let c = c.clone();
         let url = format!("{}partnerimages/67/28/67286576.jpeg", gw.base);
         tasks.spawn(async move {
-            let resp = c
-                .get(url)
-                .header("x-api-key", KEY)
-                .send()
-                .await
-                .expect("GET");
+            let resp = keyed_get(&c, url, KEY).await;
             (
                 resp.status().as_u16(),
                 resp.bytes().await.expect("body").to_vec(),
@@ -498,23 +468,13 @@ async fn serve_process_with_another_store_and_clean_shutdown() {
         ],
     );
     let c = client();
-    let resp = c
-        .get(format!("{url}x/only-here.bin"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{url}x/only-here.bin"), KEY).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(
         resp.bytes().await.expect("body").as_ref(),
         b"\x00\x01second store\xff"
     );
-    let resp = c
-        .get(format!("{url}icons/logo.png"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{url}icons/logo.png"), KEY).await;
     assert_eq!(
         resp.status(),
         404,
@@ -552,12 +512,7 @@ async fn serve_process_default_store_env_key_and_data_flag() {
         ],
         &[],
     );
-    let resp = c
-        .get(format!("{url}mine.txt"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{url}mine.txt"), KEY).await;
     assert_eq!(resp.bytes().await.expect("body").as_ref(), b"mine");
     interrupt_and_wait(child);
 }
@@ -652,12 +607,7 @@ async fn real_curl_follows_redirects_for_downloads_uploads_and_deletes() {
     .await;
     assert_eq!(code, "200");
     let c = client();
-    let resp = c
-        .get(format!("{base}uploads/photo.jpg"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{base}uploads/photo.jpg"), KEY).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/jpeg");
     assert_eq!(
@@ -678,21 +628,11 @@ async fn real_curl_follows_redirects_for_downloads_uploads_and_deletes() {
     ])
     .await;
     assert_eq!(code, "204");
-    let resp = c
-        .get(format!("{base}uploads/photo.jpg"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{base}uploads/photo.jpg"), KEY).await;
     assert_eq!(resp.status(), 404);
 
     // Conditional and ranged requests over HTTP.
-    let resp = c
-        .get(format!("{base}icons/logo.png"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{base}icons/logo.png"), KEY).await;
     let etag = resp.headers()["etag"].to_str().expect("etag").to_string();
     let resp = c
         .get(format!("{base}icons/logo.png"))

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use s3gate::local::gateway::{Gateway, GatewayConfig};
 use serde_json::Value;
 
-use crate::support::{Fixture, Wire, client, event, load_event, repo, sample};
+use crate::support::{Fixture, Wire, client, event, keyed_get, load_event, repo, sample};
 use crate::transforms::{jpeg, with_query};
 
 const KEY: &str = "hostile-key-0123456789abcdef";
@@ -185,12 +185,7 @@ async fn the_reserved_folder_is_refused_on_every_route() {
         "presign/_variants/a.jpg?method=PUT",
         "presign%2F_variants%2Fa.jpg?method=GET",
     ] {
-        let resp = c
-            .get(format!("{base}{path}"))
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .expect("GET");
+        let resp = keyed_get(&c, format!("{base}{path}"), KEY).await;
         assert_eq!(resp.status(), 403, "{path}");
     }
     gw.shutdown().await;
@@ -409,12 +404,7 @@ async fn head_has_the_content_length_get_has() {
         "presign/icons/logo.png?method=PUT",
     ] {
         let url = format!("{base}{path}");
-        let get = c
-            .get(&url)
-            .header("x-api-key", KEY)
-            .send()
-            .await
-            .expect("GET");
+        let get = keyed_get(&c, &url, KEY).await;
         let get_status = get.status();
         let get_len = get.headers().get("content-length").cloned();
         let body_len = get.bytes().await.expect("body").len();
@@ -675,22 +665,12 @@ async fn gateway_answers_carry_cors_and_limits_are_json() {
         "https://app.example.com"
     );
     // The function's own 404 varies by origin too (a named origin).
-    let resp = c
-        .get(format!("{base}nope.png"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, format!("{base}nope.png"), KEY).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.headers()["vary"], "Origin");
     // The quota (1, and the 404 above used it): API Gateway's 429.: the second request is API Gateway's 429.
     let _ = c.get(&url).header("x-api-key", KEY).send().await;
-    let resp = c
-        .get(&url)
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, &url, KEY).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(
         resp.headers()["access-control-allow-origin"],

@@ -12,7 +12,7 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use crate::support::{repo, sample};
+use crate::support::{keyed_get, repo, sample};
 
 const KEY: &str = "load-key-0123456789abcdef";
 const CLIENTS: usize = 32;
@@ -223,12 +223,7 @@ async fn thirty_two_clients_mixed_requests_no_failures_flat_rss() {
         "RSS grew from {rss_warm} kB to {rss_end} kB over the second half"
     );
     // Still serving after the run.
-    let resp = client
-        .get(format!("{base}{JPEG}"))
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&client, format!("{base}{JPEG}"), KEY).await;
     assert_eq!(resp.status(), 200);
     child.start_kill().expect("kill");
     let _ = child.wait().await;

@@ -153,7 +153,7 @@ impl Spec {
         let path = repo().join("openapi.yaml");
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let root: Value = serde_yaml_ng::from_str(&text)
+        let root: Value = crate::support::yaml(&text)
             .unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()));
         Spec { root }
     }

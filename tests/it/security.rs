@@ -22,9 +22,9 @@ use s3gate::local::EmbeddedStore;
 use s3gate::local::gateway::{Gateway, GatewayConfig, constant_time_eq};
 use s3gate::{ProxyEvent, ProxyResponse};
 use serde_json::Value as Json;
-use serde_yaml_ng::Value;
+use serde_json::Value;
 
-use crate::support::{Fixture, event, repo, sample};
+use crate::support::{Fixture, event, keyed_get, repo, sample};
 
 // ---------------------------------------------------------------------------
 // IAM: a checker for the template's policies.
@@ -39,25 +39,26 @@ const VARIANT_ARN: &str = "arn:aws:s3:::${BucketName}/${KeyPrefix}${VariantPrefi
 /// The bucket ARN `s3:ListBucket` needs.
 const BUCKET_ARN: &str = "arn:aws:s3:::${BucketName}";
 
-/// A `!Tag value` node: its tag without the `!`, and its value.
+/// A `!Tag value` node (read as CloudFormation's long form, `{"Fn::Tag":
+/// value}` or `{"Ref": value}`): its tag without `!`/`Fn::`, and its value.
 fn tagged(v: &Value) -> Option<(String, &Value)> {
-    match v {
-        Value::Tagged(t) => Some((
-            t.tag.to_string().trim_start_matches('!').to_string(),
-            &t.value,
-        )),
-        _ => None,
-    }
+    let map = v.as_object().filter(|m| m.len() == 1)?;
+    let (name, value) = map.iter().next()?;
+    let tag = match name.as_str() {
+        "Ref" | "Condition" => name.as_str(),
+        other => other.strip_prefix("Fn::")?,
+    };
+    Some((tag.to_string(), value))
 }
 
 fn field<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
-    v.as_mapping()?.get(name)
+    v.as_object()?.get(name)
 }
 
 /// A scalar or a list of scalars (Action, Resource): the items.
 fn items(v: &Value) -> Vec<&Value> {
     match v {
-        Value::Sequence(s) => s.iter().collect(),
+        Value::Array(s) => s.iter().collect(),
         other => vec![other],
     }
 }
@@ -71,7 +72,7 @@ fn condition_is_on(template: &Value, name: &str, param: &str) -> bool {
     let Some((tag, args)) = tagged(cond) else {
         return false;
     };
-    let Some(args) = args.as_sequence().filter(|a| a.len() == 2) else {
+    let Some(args) = args.as_array().filter(|a| a.len() == 2) else {
         return false;
     };
     let is_ref = |v: &Value| {
@@ -116,12 +117,12 @@ impl Checker<'_> {
     /// Walks every resource for policy documents, managed policies, SAM
     /// policy shortcuts and functions' roles.
     fn run(&mut self) {
-        let Some(resources) = field(self.template, "Resources").and_then(Value::as_mapping) else {
+        let Some(resources) = field(self.template, "Resources").and_then(Value::as_object) else {
             self.find("template", "no Resources".into());
             return;
         };
         for (name, resource) in resources {
-            let name = name.as_str().unwrap_or("?").to_string();
+            let name = name.clone();
             let kind = field(resource, "Type")
                 .and_then(Value::as_str)
                 .unwrap_or("");
@@ -165,9 +166,9 @@ impl Checker<'_> {
 
     fn walk(&mut self, place: &str, v: &Value) {
         match v {
-            Value::Mapping(m) => {
+            Value::Object(m) => {
                 for (k, child) in m {
-                    let key = k.as_str().unwrap_or("");
+                    let key = k.as_str();
                     let here = format!("{place}.{key}");
                     match key {
                         "PolicyDocument" => self.document(&here, child, false),
@@ -191,12 +192,11 @@ impl Checker<'_> {
                     }
                 }
             }
-            Value::Sequence(s) => {
+            Value::Array(s) => {
                 for (i, child) in s.iter().enumerate() {
                     self.walk(&format!("{place}[{i}]"), child);
                 }
             }
-            Value::Tagged(t) => self.walk(place, &t.value),
             _ => {}
         }
     }
@@ -215,7 +215,7 @@ impl Checker<'_> {
     /// checked with the condition it sits behind.
     fn statement(&mut self, place: &str, s: &Value, behind: &[(String, bool)], trust: bool) {
         if let Some((tag, args)) = tagged(s) {
-            match (tag.as_str(), args.as_sequence().map(Vec::as_slice)) {
+            match (tag.as_str(), args.as_array().map(Vec::as_slice)) {
                 ("Ref", _) if args.as_str() == Some("AWS::NoValue") => {}
                 ("If", Some([cond, yes, no])) => {
                     let cond = cond.as_str().unwrap_or("?").to_string();
@@ -229,7 +229,7 @@ impl Checker<'_> {
             }
             return;
         }
-        if !s.is_mapping() {
+        if !s.is_object() {
             self.find(place, format!("statement {s:?} is not a mapping"));
             return;
         }
@@ -390,7 +390,7 @@ impl Checker<'_> {
             .filter_map(Value::as_str)
             .collect();
         let only_service = principal
-            .and_then(Value::as_mapping)
+            .and_then(Value::as_object)
             .is_some_and(|m| m.len() == 1);
         if services != ["lambda.amazonaws.com"] || !only_service {
             self.find(
@@ -413,7 +413,7 @@ fn policy_findings(template: &Value) -> Vec<String> {
 }
 
 fn parse(yaml: &str) -> Value {
-    serde_yaml_ng::from_str(yaml).unwrap_or_else(|e| panic!("YAML does not parse: {e}\n{yaml}"))
+    crate::support::yaml(yaml).unwrap_or_else(|e| panic!("YAML does not parse: {e}\n{yaml}"))
 }
 
 fn template_text() -> String {
@@ -436,7 +436,7 @@ fn template_iam_policies_are_least_privilege() {
     let role = field(&template, "Resources")
         .and_then(|r| field(r, "FunctionRole"))
         .expect("a FunctionRole resource");
-    let text = serde_yaml_ng::to_string(role).expect("role serializes");
+    let text = serde_json::to_string(role).expect("role serializes");
     for action in [
         "s3:GetObject",
         "s3:ListBucket",
@@ -1171,12 +1171,7 @@ async fn the_gateway_accepts_a_key_only_whole() {
             "{what}"
         );
     }
-    let resp = c
-        .get(&url)
-        .header("x-api-key", KEY)
-        .send()
-        .await
-        .expect("GET");
+    let resp = keyed_get(&c, &url, KEY).await;
     assert_eq!(resp.status(), 200, "the key itself");
     gw.shutdown().await;
 }

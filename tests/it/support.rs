@@ -242,3 +242,59 @@ pub async fn bad_store(slow_down: bool) -> (SocketAddr, tokio::task::JoinHandle<
     });
     (addr, task)
 }
+
+/// YAML (template.yaml, openapi.yaml) as JSON, read with saphyr, a
+/// maintained pure-Rust YAML 1.2 parser that keeps user tags. A
+/// CloudFormation tag becomes its JSON long form, as CloudFormation reads
+/// it: `!Ref x` is `{"Ref": "x"}`, `!Sub s` is `{"Fn::Sub": s}` (and so for
+/// every `Fn::` function), `!Condition c` is `{"Condition": "c"}`.
+/// `!GetAtt X.Arn` keeps its dotted string. Keys are their scalar's text.
+pub fn yaml(text: &str) -> Result<Value, String> {
+    use saphyr::{LoadableYamlNode, Yaml};
+    fn scalar_text(y: &Yaml) -> String {
+        match json(y) {
+            Value::String(t) => t,
+            other => other.to_string(),
+        }
+    }
+    fn json(y: &Yaml) -> Value {
+        use saphyr::Scalar;
+        match y {
+            Yaml::Value(Scalar::Null) => Value::Null,
+            Yaml::Value(Scalar::Boolean(b)) => Value::Bool(*b),
+            Yaml::Value(Scalar::Integer(i)) => Value::from(*i),
+            Yaml::Value(Scalar::FloatingPoint(f)) => Value::from(f.into_inner()),
+            Yaml::Value(Scalar::String(s)) => Value::String(s.to_string()),
+            Yaml::Representation(s, _, _) => Value::String(s.to_string()),
+            Yaml::Sequence(items) => Value::Array(items.iter().map(json).collect()),
+            Yaml::Mapping(map) => {
+                Value::Object(map.iter().map(|(k, v)| (scalar_text(k), json(v))).collect())
+            }
+            Yaml::Tagged(tag, node) => {
+                let name = match tag.suffix.as_str() {
+                    "Ref" | "Condition" => tag.suffix.clone(),
+                    other => format!("Fn::{other}"),
+                };
+                serde_json::json!({ name: json(node) })
+            }
+            Yaml::Alias(_) | Yaml::BadValue => Value::Null,
+        }
+    }
+    let docs = Yaml::load_from_str(text).map_err(|e| e.to_string())?;
+    docs.first()
+        .map(json)
+        .ok_or_else(|| "no YAML document".to_string())
+}
+
+/// `GET url` with an API key, over real HTTP.
+pub async fn keyed_get(
+    c: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    key: &str,
+) -> reqwest::Response {
+    c.get(url)
+        .header("x-api-key", key)
+        .send()
+        .await
+        .expect("GET")
+}
