@@ -251,6 +251,10 @@ fn noisy_png(w: u32, h: u32) -> Vec<u8> {
 }
 
 async fn many_avifs(fx: &Fixture, n: usize) -> Vec<Wire> {
+    many_avifs_of(fx, n, "800").await
+}
+
+async fn many_avifs_of(fx: &Fixture, n: usize, width: &str) -> Vec<Wire> {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         let app = fx.app.clone();
@@ -258,7 +262,7 @@ async fn many_avifs(fx: &Fixture, n: usize) -> Vec<Wire> {
         let ev = with_query(
             "slow/noise.png",
             &[
-                ("w", "800"),
+                ("w", width),
                 ("format", "avif"),
                 ("q", &(40 + i).to_string()),
             ],
@@ -300,12 +304,23 @@ async fn a_full_transform_queue_is_a_503_with_retry_after() {
     }
 }
 
+/// Twelve AVIFs of about a megapixel on one slot per core: those still
+/// queued when the request's budget (10 + 1 + 1.5 s) ran out were reported
+/// as the store's timeout.
 #[tokio::test]
 async fn a_transform_that_waits_too_long_is_a_transform_timeout() {
-    let fx = Fixture::with(&[("transform-queue", "64"), ("transform-timeout", "1")]).await;
-    fx.put("slow/noise.png", noisy_png(1400, 1000), Some("image/png"))
-        .await;
-    let answers = many_avifs(&fx, 12).await;
+    let fx = Fixture::with(&[
+        ("transform-queue", "64"),
+        ("transform-timeout", "1"),
+    ])
+    .await;
+    fx.put(
+        "slow/noise.png",
+        crate::transforms::noisy_jpeg(1400, 1000),
+        Some("image/jpeg"),
+    )
+    .await;
+    let answers = many_avifs_of(&fx, 12, "1200").await;
     let timeouts: Vec<&Wire> = answers.iter().filter(|w| w.status == 504).collect();
     assert!(!timeouts.is_empty(), "{:?}", statuses(&answers));
     for w in timeouts {

@@ -1,4 +1,4 @@
-//! DESIGN.md's request table beyond plain GET: validators (304/412),
+//! The request table beyond plain GET: validators (304/412),
 //! ranges (206/416), listing, presigned writes, CORS, expired and tampered
 //! presigned URLs. Through the handler against the in-process store.
 

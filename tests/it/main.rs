@@ -10,6 +10,7 @@ mod faults;
 mod gateway;
 mod hostile;
 mod http_surface;
+mod layout;
 mod load;
 mod objects;
 mod openapi;

@@ -1,6 +1,6 @@
 //! GET and HEAD of real objects through the real SDK and store: exact bytes
 //! for every type (binary bodies are base64, so nothing is read as text),
-//! the headers DESIGN.md lists, odd keys, and objects over the inline limit.
+//! the headers the README lists, odd keys, and objects over the inline limit.
 
 use crate::support::{Fixture, event};
 
