@@ -102,3 +102,5 @@ event("transform", PHOTO, query={"w": "400", "format": "webp", "q": "80"}, n=23)
 event("transform-auto", PHOTO, query={"w": "320", "h": "320", "fit": "cover", "format": "auto"},
       headers={"Accept": "image/avif,image/webp,image/apng,image/*,*/*;q=0.8"}, n=24)
 event("transform-bad-param", PHOTO, query={"w": "0"}, n=25)
+# Stream mode (S3GATE_RESPONSE_MODE=stream): the 130 KB photo, streamed.
+event("stream-object", PHOTO, n=26)

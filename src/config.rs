@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::limits::{MAX_INLINE_LIMIT, MAX_KEY_LEN, MAX_PRESIGN_TTL};
+use crate::limits::{MAX_INLINE_LIMIT, MAX_KEY_LEN, MAX_PRESIGN_TTL, MAX_STREAM_LIMIT};
 use crate::media::is_header_value;
 use crate::request::{KeyRules, PRESIGN_ROUTE};
 
@@ -19,6 +19,14 @@ mod settings;
 
 use checks::{boolean, check_bucket, check_origin, number, seconds};
 pub use settings::{SETTINGS, Setting, env_var};
+
+/// How the function answers Lambda: the whole response as JSON (the body
+/// base64), or a stream (a JSON prelude, then the raw bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    Buffered,
+    Stream,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LargeObjects {
@@ -33,6 +41,9 @@ pub struct Config {
     pub key_prefix: String,
     pub cache_control: String,
     pub inline_limit: u64,
+    pub response_mode: ResponseMode,
+    /// Stream mode's largest object; `inline_limit` does not apply there.
+    pub stream_limit: u64,
     pub large_objects: LargeObjects,
     pub presign_ttl: Duration,
     pub allow_write: bool,
@@ -96,6 +107,15 @@ impl Config {
             .ok()
             .and_then(|mb| mb.trim().parse::<u64>().ok());
         Ok(config)
+    }
+
+    /// The largest object answered through the API (inline in buffered
+    /// mode, streamed in stream mode); larger ones follow `large-objects`.
+    pub fn body_limit(&self) -> u64 {
+        match self.response_mode {
+            ResponseMode::Buffered => self.inline_limit,
+            ResponseMode::Stream => self.stream_limit,
+        }
     }
 
     /// The key rules these settings give: the prefix's length, and the
@@ -171,6 +191,18 @@ impl Config {
         }
 
         let inline_limit = number(&raw, "inline-limit", 1, MAX_INLINE_LIMIT, &mut problems);
+
+        let response_mode = match raw("response-mode").as_deref() {
+            Some("buffered") | None => ResponseMode::Buffered,
+            Some("stream") => ResponseMode::Stream,
+            Some(other) => {
+                problems.push(format!(
+                    "response-mode {other:?}: expected `buffered` or `stream`"
+                ));
+                ResponseMode::Buffered
+            }
+        };
+        let stream_limit = number(&raw, "stream-limit", 1, MAX_STREAM_LIMIT, &mut problems);
 
         let large_objects = match raw("large-objects").as_deref() {
             Some("reject") => LargeObjects::Reject,
@@ -257,6 +289,8 @@ impl Config {
                 key_prefix,
                 cache_control,
                 inline_limit,
+                response_mode,
+                stream_limit,
                 large_objects,
                 presign_ttl,
                 allow_write,

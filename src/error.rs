@@ -170,7 +170,7 @@ impl Error {
                     .to_string()
             }
             Error::TooLarge { size, limit } => format!(
-                "the object is {size} bytes, over the {limit}-byte limit for an inline response; \
+                "the object is {size} bytes, over this API's {limit}-byte limit for a response; \
                  ask for a presigned URL instead"
             ),
             Error::Upstream { kind, .. } => match kind {

@@ -19,3 +19,7 @@ pub const ENVELOPE_RESERVE: u64 = 16 * 1024;
 /// The largest object whose base64 form still fits in a Lambda response:
 /// `4 * ceil(n / 3) <= cap - reserve`. About 4.49 MiB.
 pub const MAX_INLINE_LIMIT: u64 = (LAMBDA_RESPONSE_CAP - ENVELOPE_RESERVE) / 4 * 3;
+/// Lambda's cap on a streamed response (200 MiB).
+pub const MAX_STREAM_LIMIT: u64 = 200 * 1024 * 1024;
+/// API Gateway reads the streamed response's prelude from its first 16 KB.
+pub const MAX_PRELUDE: usize = 16 * 1024;

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::lambda::response::{Body, ProxyResponse};
 use crate::media::{content_type, is_disposition, is_header_value};
-use crate::storage::{ListPage, ObjectMeta, Part, Presigned};
+use crate::storage::{ListPage, ObjectMeta, Opened, Part, Presigned};
 
 /// Sent with every object: a served SVG (or HTML, or XML) cannot run script
 /// or load anything; it is shown as a sandboxed document.
@@ -32,6 +32,15 @@ pub enum Reply {
         meta: ObjectMeta,
         body: Option<Vec<u8>>,
         part: Option<Part>,
+    },
+    /// A 200 or 206 whose body is passed on as it arrives (stream mode):
+    /// rendered as `Object`, its body taken out first with
+    /// [`Reply::take_stream`].
+    Stream {
+        key: String,
+        meta: ObjectMeta,
+        part: Option<Part>,
+        opened: Box<Opened>,
     },
     /// 304: the validators and caching headers, no body.
     NotModified {
@@ -66,6 +75,27 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// The body to stream, if any, and the answer to render without it.
+    pub fn take_stream(self) -> (Reply, Option<Opened>) {
+        match self {
+            Reply::Stream {
+                key,
+                meta,
+                part,
+                opened,
+            } => (
+                Reply::Object {
+                    key,
+                    meta,
+                    body: None,
+                    part,
+                },
+                Some(*opened),
+            ),
+            other => (other, None),
+        }
+    }
+
     /// The answer inside a transformed image's wrapper (or this one).
     pub fn inner(&self) -> &Reply {
         match self {
@@ -77,6 +107,8 @@ impl Reply {
 
 /// Builds the response for `reply`.
 pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse {
+    // A stream not taken out is dropped unread: the headers are the same.
+    let (reply, _) = reply.take_stream();
     if let Reply::Variant { inner, vary } = reply {
         let mut response = render(*inner, config, request_id);
         response
@@ -142,6 +174,7 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
         }
         // Handled above; kept total without a panic.
         Reply::Variant { inner, .. } => return render(*inner, config, request_id),
+        Reply::Stream { .. } => return render(reply_without_stream(reply), config, request_id),
         Reply::Listing { folder, page } => {
             add("Content-Type", "application/json".to_string());
             add("Cache-Control", "no-cache".to_string());
@@ -221,6 +254,10 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
         headers,
         body,
     }
+}
+
+fn reply_without_stream(reply: Reply) -> Reply {
+    reply.take_stream().0
 }
 
 /// ETag, Last-Modified and Cache-Control: what a 200, 206 and 304 share.

@@ -60,6 +60,16 @@ pub const SETTINGS: &[Setting] = &[
         "largest object (bytes) returned inline as base64; the default is the most a Lambda response can carry",
     ),
     setting(
+        "response-mode",
+        Some("buffered"),
+        "`buffered` (the body base64 in the response JSON, up to inline-limit) or `stream` (Lambda response streaming: the raw bytes as they arrive from S3, up to stream-limit; needs the API's STREAM integration)",
+    ),
+    setting(
+        "stream-limit",
+        Some("10485760"),
+        "stream mode: largest object (bytes) streamed through the API; larger ones follow large-objects (at most 200 MiB, Lambda's cap)",
+    ),
+    setting(
         "large-objects",
         Some("redirect"),
         "objects over the inline limit: `redirect` (307 to a presigned URL) or `reject` (413)",

@@ -23,7 +23,7 @@ use crate::lambda::event::ProxyEvent;
 use crate::lambda::response::ProxyResponse;
 use crate::request::{KeyRules, Method, Request, Target};
 use crate::response::{Reply, render};
-use crate::storage::{ObjectMeta, S3Store, sdk_config_from_env};
+use crate::storage::{ObjectMeta, Opened, S3Store, sdk_config_from_env};
 
 /// The configuration and the one S3 client, built once per process and lent
 /// to every request.
@@ -88,6 +88,17 @@ impl App {
         event: ProxyEvent,
         left: Option<Duration>,
     ) -> ProxyResponse {
+        // In buffered mode no answer has a body still to stream; a stream
+        // mode caller uses `answer` and passes the body on.
+        self.answer(event, left).await.response
+    }
+
+    /// The answer to one event: the response (status, headers, and the
+    /// body when it is in memory) and, in stream mode, the object's body
+    /// still to be passed on as it arrives. The request's budget covers
+    /// everything up to the response headers; a streamed body is bounded
+    /// chunk by chunk instead.
+    pub async fn answer(&self, event: ProxyEvent, left: Option<Duration>) -> Answer {
         let started = Instant::now();
         let mut req = Request::from_event(event, &self.key_rules);
         let budget = self.budget(&req, left);
@@ -106,12 +117,18 @@ impl App {
                 detail: format!("the request took longer than {budget:?}"),
             }),
         };
-        let (bytes, detail) = match reply.inner() {
-            Reply::Object { body, .. } => (body.as_ref().map_or(0, Vec::len), None),
-            Reply::Error(err) => (0, err.detail().map(str::to_string)),
-            _ => (0, None),
+        let (reply, stream) = reply.take_stream();
+        let bytes = match (reply.inner(), &stream) {
+            (_, Some(s)) => s.part.map_or(s.meta.size, |p| p.len()),
+            (Reply::Object { body: Some(b), .. }, None) => b.len() as u64,
+            _ => 0,
+        };
+        let detail = match reply.inner() {
+            Reply::Error(err) => err.detail().map(str::to_string),
+            _ => None,
         };
         let mut response = render(reply, &self.config, &req.request_id);
+        let mut stream = stream;
         if req.method == Method::Head {
             // A HEAD answer has the GET headers, Content-Length included,
             // and never a body.
@@ -122,9 +139,10 @@ impl App {
                     .push(("Content-Length".to_string(), len.to_string()));
             }
             response.body = None;
+            stream = None;
         }
         log(&req, response.status_code, bytes, started, detail);
-        response
+        Answer { response, stream }
     }
 
     /// One deadline for the whole request, however many S3 calls it makes:
@@ -229,6 +247,14 @@ impl App {
     }
 }
 
+/// What [`App::answer`] gives: the response, and the body still to stream
+/// (stream mode only).
+#[derive(Debug)]
+pub struct Answer {
+    pub response: ProxyResponse,
+    pub stream: Option<Opened>,
+}
+
 /// The validators' answer when it is not "go on": a 304 with the
 /// object's validators, or a 412. RFC 9110 §13.2.2, on any store (some
 /// ignore the conditions s3gate passes on).
@@ -242,7 +268,7 @@ fn settle(conditions: &Conditions, meta: &ObjectMeta) -> Option<Result<Reply, Er
 
 /// The one log line of a request; a store's own words for a failure, when
 /// there are any, go here and never to the caller.
-fn log(req: &Request, status: u16, bytes: usize, started: Instant, detail: Option<String>) {
+fn log(req: &Request, status: u16, bytes: u64, started: Instant, detail: Option<String>) {
     let key = match &req.target {
         Ok(Target::Object(k) | Target::Listing(k) | Target::Presign(k)) => k.as_str(),
         Ok(Target::Reserved) | Err(_) => "",

@@ -5,7 +5,7 @@
 
 use super::{App, settle};
 use crate::conditional::Conditions;
-use crate::config::LargeObjects;
+use crate::config::{LargeObjects, ResponseMode};
 use crate::error::Error;
 use crate::media::content_type;
 use crate::request::{Method, Request};
@@ -48,12 +48,21 @@ impl App {
         }
         // What would be sent, or what would have to be read to send it (a
         // store that ignores ranges sends the whole object).
-        if opened.length > self.config.inline_limit {
+        if opened.length > self.config.body_limit() {
             let sent = opened.part.map_or(opened.meta.size, |p| p.len());
             let kind = content_type(opened.meta.content_type.as_deref(), &key);
             return self.too_large(&key, sent, &kind).await;
         }
         let (meta, part) = (opened.meta.clone(), opened.part);
+        if self.config.response_mode == ResponseMode::Stream {
+            // The body goes on as it arrives, after the headers.
+            return Ok(Reply::Stream {
+                key,
+                meta,
+                part,
+                opened: Box::new(opened),
+            });
+        }
         let body = match opened.read().await {
             Ok(body) => body,
             // A body cut short (a reset, a close) is read once more, pinned
@@ -82,7 +91,7 @@ impl App {
         if let Some(answer) = settle(&req.conditions, &meta) {
             return answer;
         }
-        if meta.size > self.config.inline_limit {
+        if meta.size > self.config.body_limit() {
             let kind = content_type(meta.content_type.as_deref(), &key);
             return self.too_large(&key, meta.size, &kind).await;
         }
@@ -100,7 +109,7 @@ impl App {
         match self.config.large_objects {
             LargeObjects::Reject => Err(Error::TooLarge {
                 size,
-                limit: self.config.inline_limit,
+                limit: self.config.body_limit(),
             }),
             LargeObjects::Redirect => {
                 let presigned = self

@@ -59,14 +59,14 @@ impl App {
             Some(ck) => self.store_variant(req, ck, &bytes, format, &original).await,
             None => false,
         };
-        if meta.size > self.config.inline_limit {
+        if meta.size > self.config.body_limit() {
             return match (&cache_key, cached) {
                 (Some(ck), true) => {
                     Ok(variant(self.too_large(ck, meta.size, format.mime()).await?))
                 }
                 _ => Err(Error::TooLarge {
                     size: meta.size,
-                    limit: self.config.inline_limit,
+                    limit: self.config.body_limit(),
                 }),
             };
         }
@@ -218,7 +218,7 @@ impl App {
                 return Ok(None);
             }
         };
-        if hit.meta.size > self.config.inline_limit {
+        if hit.meta.size > self.config.body_limit() {
             return Ok(Some(
                 self.too_large(ck, hit.meta.size, format.mime()).await?,
             ));

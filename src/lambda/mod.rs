@@ -4,3 +4,4 @@
 pub mod event;
 pub mod response;
 pub mod runtime;
+pub mod stream;

@@ -23,6 +23,7 @@ use http_body_util::BodyExt;
 use lambda_runtime_api_client::{PooledClient, body::Body, build_request};
 use tracing::Instrument;
 
+use crate::config::ResponseMode;
 use crate::error::Error;
 use crate::limits::LAMBDA_RESPONSE_CAP;
 use crate::response::{Reply, render};
@@ -32,7 +33,7 @@ const NEXT: &str = "/2018-06-01/runtime/invocation/next";
 /// Time kept back from the invoke's deadline to send the answer.
 const DEADLINE_MARGIN: Duration = Duration::from_millis(300);
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A client of the Runtime API at `AWS_LAMBDA_RUNTIME_API` (host:port).
 pub struct RuntimeApi {
@@ -58,6 +59,25 @@ impl RuntimeApi {
         })
     }
 
+    pub(super) fn client(&self) -> &PooledClient {
+        &self.client
+    }
+
+    /// What the Runtime API said to a POST. A 4xx (a response over
+    /// Lambda's limit, an invocation already answered) is Lambda's to
+    /// report to the caller: logged, and the loop goes on. A 5xx means the
+    /// runtime must exit.
+    pub(super) fn settled(path: &str, status: StatusCode, text: &[u8]) -> Result<(), BoxError> {
+        let text = String::from_utf8_lossy(text);
+        if status.is_server_error() {
+            return Err(format!("Runtime API answered {status} to {path}: {text}").into());
+        }
+        if !status.is_success() {
+            tracing::error!(%status, path, answer = %text, "Runtime API refused an answer");
+        }
+        Ok(())
+    }
+
     async fn call(
         &self,
         method: Method,
@@ -77,9 +97,8 @@ impl RuntimeApi {
         Ok((parts.status, parts.headers, bytes))
     }
 
-    /// Posts an answer. A 4xx (a response over Lambda's limit, an invocation
-    /// already answered) is Lambda's to report to the caller: logged, and the
-    /// loop goes on. A 5xx means the runtime must exit.
+    /// Posts an answer (see [`RuntimeApi::settled`] for what is made of
+    /// the Runtime API's reply).
     async fn post(
         &self,
         path: &str,
@@ -87,14 +106,7 @@ impl RuntimeApi {
         body: Body,
     ) -> Result<(), BoxError> {
         let (status, _, bytes) = self.call(Method::POST, path, invocation_id, body).await?;
-        let text = String::from_utf8_lossy(bytes.as_ref());
-        if status.is_server_error() {
-            return Err(format!("Runtime API answered {status} to {path}: {text}").into());
-        }
-        if !status.is_success() {
-            tracing::error!(%status, path, answer = %text, "Runtime API refused an answer");
-        }
-        Ok(())
+        Self::settled(path, status, bytes.as_ref())
     }
 
     /// Waits for the next event: the invocation, and its event parsed.
@@ -163,6 +175,13 @@ pub async fn run(api: &RuntimeApi, app: &App) -> Result<(), BoxError> {
         let (inv, event) = api.next().await?;
         let span = tracing::info_span!("invoke", requestId = %inv.request_id);
         match event {
+            Ok(event) if app.config.response_mode == ResponseMode::Stream => {
+                let budget = inv.remaining.map(|r| r.saturating_sub(DEADLINE_MARGIN));
+                let answer = app.answer(event, budget).instrument(span.clone()).await;
+                api.respond_streaming(&inv, answer, &app.config)
+                    .instrument(span)
+                    .await?;
+            }
             Ok(event) => {
                 let json = answer(app, event, inv.remaining).instrument(span).await;
                 api.respond(&inv, json).await?;

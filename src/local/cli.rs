@@ -11,8 +11,9 @@ use clap::{Arg, ArgMatches, Command};
 use super::backend::{self, Backend};
 use super::error::CliError;
 use super::serve::{self, say};
-use crate::config::flags;
+use crate::config::{ResponseMode, flags};
 use crate::lambda::event::ProxyEvent;
+use tokio::io::AsyncWriteExt;
 
 pub fn command() -> Command {
     Command::new("s3gate")
@@ -50,8 +51,9 @@ pub fn command() -> Command {
         )
         .subcommand(backend::args(
             Command::new("invoke")
-                .about("Run the Lambda handler once on an API Gateway event file and print the response JSON")
-                .arg(Arg::new("event").value_name("EVENT.json").required(true).help("API Gateway REST proxy event")),
+                .about("Run the Lambda handler once on an API Gateway event file and print the response JSON (in stream mode, the prelude)")
+                .arg(Arg::new("event").value_name("EVENT.json").required(true).help("API Gateway REST proxy event"))
+                .arg(Arg::new("body").long("body").value_name("FILE").help("stream mode: write the streamed body here (`-`: stdout, after the prelude)")),
         ))
 }
 
@@ -157,7 +159,51 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     let event = ProxyEvent::from_slice(text.as_bytes())
         .map_err(|e| CliError::Input(format!("event file {path:?}: {e}")))?;
     let backend = Backend::from_matches(m).await?;
-    let response = backend.app.handle_event(event).await;
-    say(&response.to_json());
+    if backend.app.config.response_mode == ResponseMode::Buffered {
+        say(&backend.app.handle_event(event).await.to_json());
+        return Ok(());
+    }
+    // What `sam local invoke` shows of a streamed answer: the prelude, then
+    // the body, which goes where --body says.
+    let answer = backend.app.answer(event, None).await;
+    say(&crate::lambda::stream::prelude(&answer.response));
+    let target = m.get_one::<String>("body").cloned();
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match target.as_deref() {
+        Some("-") => Box::new(tokio::io::stdout()),
+        Some(path) => Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .map_err(|e| CliError::Io(format!("creating {path}"), e))?,
+        ),
+        None => Box::new(tokio::io::sink()),
+    };
+    let mut written = 0u64;
+    let write = |e| CliError::Io("writing the body".to_string(), e);
+    match answer.stream {
+        Some(opened) => {
+            let mut chunks = opened.into_chunks();
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| {
+                    CliError::Input(format!(
+                        "the body failed after {written} bytes (in Lambda: the error trailers, the stream cut): {e:?}"
+                    ))
+                })?;
+                out.write_all(&chunk).await.map_err(write)?;
+                written += chunk.len() as u64;
+            }
+        }
+        None => {
+            out.write_all(answer.response.body_bytes())
+                .await
+                .map_err(write)?;
+            written = answer.response.body_bytes().len() as u64;
+        }
+    }
+    out.flush().await.map_err(write)?;
+    if target.is_none() {
+        eprintln!(
+            "s3gate: body of {written} bytes not written (pass --body FILE, or --body - for stdout)"
+        );
+    }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 
 pub use client::sdk_config_from_env;
 pub use error::StoreError;
-pub use opened::Opened;
+pub use opened::{Chunks, Opened};
 pub use s3::S3Store;
 
 /// What S3 knows about an object, as far as a response needs it.

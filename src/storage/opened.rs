@@ -1,9 +1,14 @@
 //! A GET whose response headers have arrived and whose body has not been
-//! read: the caller decides on the headers, then reads the body (bounded by
-//! what is left of the S3 timeout, checked against its announced length)
-//! or drops it unread.
+//! read: the caller decides on the headers, then reads the body whole
+//! (bounded by what is left of the S3 timeout), or takes it chunk by chunk
+//! as it arrives (each chunk bounded by the S3 timeout), or drops it unread.
+//! Either way the body is checked against its announced length: one that
+//! ends early or runs long is an error, never a short answer.
+
+use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
 
 use super::{ObjectMeta, Part, StoreError};
 
@@ -20,6 +25,8 @@ pub struct Opened {
     cut: bool,
     body: ByteStream,
     deadline: tokio::time::Instant,
+    /// How long one chunk of a streamed body may take (the S3 timeout).
+    stall: Duration,
 }
 
 impl Opened {
@@ -30,6 +37,7 @@ impl Opened {
         cut: bool,
         body: ByteStream,
         deadline: tokio::time::Instant,
+        stall: Duration,
     ) -> Opened {
         Opened {
             meta,
@@ -38,6 +46,25 @@ impl Opened {
             cut,
             body,
             deadline,
+            stall,
+        }
+    }
+
+    /// The body as it arrives, for streaming it on: chunks of the part
+    /// asked for (cut here when the store ignored the range), each within
+    /// the S3 timeout of the one before, however long the whole takes.
+    pub fn into_chunks(self) -> Chunks {
+        let keep = match (self.cut, self.part) {
+            (true, Some(p)) => (p.start, p.end + 1),
+            _ => (0, self.length),
+        };
+        Chunks {
+            body: self.body,
+            expected: self.length,
+            received: 0,
+            keep,
+            stall: self.stall,
+            done: false,
         }
     }
 
@@ -84,4 +111,122 @@ async fn read_exact(mut body: ByteStream, size: u64) -> Result<Vec<u8>, StoreErr
         )));
     }
     Ok(buf)
+}
+
+/// A body chunk by chunk (see [`Opened::into_chunks`]).
+#[derive(Debug)]
+pub struct Chunks {
+    body: ByteStream,
+    expected: u64,
+    received: u64,
+    /// The span of the store's body to pass on, `start..end`.
+    keep: (u64, u64),
+    stall: Duration,
+    done: bool,
+}
+
+impl Chunks {
+    /// The next piece of the body, `None` at its end; an error when a chunk
+    /// does not come within the S3 timeout, or the body ends early or runs
+    /// long. Small chunks that are already there are joined (up to 256
+    /// KiB), so a store that writes in 4 KiB pieces does not cost a write
+    /// each downstream.
+    pub async fn next(&mut self) -> Option<Result<Bytes, StoreError>> {
+        if self.done {
+            return None;
+        }
+        let mut joined: Option<bytes::BytesMut> = None;
+        let mut first: Option<Bytes> = None;
+        loop {
+            let chunk = if first.is_none() && joined.is_none() {
+                match tokio::time::timeout(self.stall, self.body.next()).await {
+                    Ok(c) => c,
+                    Err(_) => {
+                        self.done = true;
+                        return Some(Err(StoreError::Timeout(format!(
+                            "no body bytes for {:?} after {} of {}",
+                            self.stall, self.received, self.expected
+                        ))));
+                    }
+                }
+            } else {
+                // Only what is already there.
+                match futures_lite_now(self.body.next()) {
+                    Some(c) => c,
+                    None => break,
+                }
+            };
+            let chunk = match chunk {
+                None => {
+                    self.done = true;
+                    if self.received != self.expected {
+                        return Some(Err(StoreError::Unavailable(format!(
+                            "body ended after {} of {} bytes",
+                            self.received, self.expected
+                        ))));
+                    }
+                    break;
+                }
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Some(Err(StoreError::Unavailable(format!(
+                        "reading the body: {e}"
+                    ))));
+                }
+                Some(Ok(c)) => c,
+            };
+            let at = self.received;
+            self.received += chunk.len() as u64;
+            if self.received > self.expected {
+                self.done = true;
+                return Some(Err(StoreError::Unavailable(format!(
+                    "body longer than its Content-Length of {} bytes",
+                    self.expected
+                ))));
+            }
+            // The part of this chunk inside the span kept.
+            let (lo, hi) = self.keep;
+            let from = lo.saturating_sub(at).min(chunk.len() as u64) as usize;
+            let to = hi.saturating_sub(at).min(chunk.len() as u64) as usize;
+            let piece = chunk.slice(from..to.max(from));
+            if piece.is_empty() {
+                continue;
+            }
+            match (&mut joined, &first) {
+                (None, None) => first = Some(piece),
+                (None, Some(f)) => {
+                    let mut j = bytes::BytesMut::with_capacity(JOIN_LIMIT);
+                    j.extend_from_slice(f);
+                    j.extend_from_slice(&piece);
+                    first = None;
+                    joined = Some(j);
+                }
+                (Some(j), _) => j.extend_from_slice(&piece),
+            }
+            let held =
+                joined.as_ref().map_or(0, |j| j.len()) + first.as_ref().map_or(0, Bytes::len);
+            if held >= JOIN_LIMIT {
+                break;
+            }
+        }
+        match (joined, first) {
+            (Some(j), _) => Some(Ok(j.freeze())),
+            (None, Some(f)) => Some(Ok(f)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Up to this many bytes already received are passed on as one piece.
+const JOIN_LIMIT: usize = 256 * 1024;
+
+/// Polls a future once: its output if it is ready now.
+fn futures_lite_now<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
 }

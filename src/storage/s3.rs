@@ -176,6 +176,7 @@ impl S3Store {
             cut,
             out.body,
             started + self.timeout,
+            self.timeout,
         ))
     }
 

@@ -47,7 +47,7 @@ const RANGE: &str = "bytes=1000-200999";
 
 /// What the proxy does to one connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-enum Fault {
+pub(crate) enum Fault {
     #[default]
     PassThrough,
     /// Reads the request, then resets the connection (TCP RST) unanswered.
@@ -98,15 +98,15 @@ impl Plan {
 }
 
 /// A proxy on a loopback port in front of `upstream`.
-struct FaultProxy {
-    addr: SocketAddr,
+pub(crate) struct FaultProxy {
+    pub(crate) addr: SocketAddr,
     upstream: SocketAddr,
     plan: Arc<Mutex<Plan>>,
     accepting: Option<JoinHandle<()>>,
 }
 
 impl FaultProxy {
-    async fn start(upstream: SocketAddr) -> FaultProxy {
+    pub(crate) async fn start(upstream: SocketAddr) -> FaultProxy {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .expect("proxy binds");
@@ -135,13 +135,13 @@ impl FaultProxy {
         })
     }
 
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// The next `times` connections get `fault` (`usize::MAX`: all of
     /// them); later ones pass through. Resets the connection count.
-    fn plan(&self, fault: Fault, times: usize) {
+    pub(crate) fn plan(&self, fault: Fault, times: usize) {
         *self.plan.lock().expect("plan") = Plan {
             fault,
             left: times,
@@ -149,19 +149,19 @@ impl FaultProxy {
         };
     }
 
-    fn fail_every(&self, fault: Fault) {
+    pub(crate) fn fail_every(&self, fault: Fault) {
         self.plan(fault, usize::MAX);
     }
 
-    fn fail_first(&self, fault: Fault) {
+    pub(crate) fn fail_first(&self, fault: Fault) {
         self.plan(fault, 1);
     }
 
-    fn pass(&self) {
+    pub(crate) fn pass(&self) {
         self.plan(Fault::PassThrough, 0);
     }
 
-    fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.plan.lock().expect("plan").connections
     }
 

@@ -517,7 +517,7 @@ async fn serve_process_default_store_env_key_and_data_flag() {
     interrupt_and_wait(child);
 }
 
-fn curl_available() -> bool {
+pub(crate) fn curl_available() -> bool {
     Command::new("curl")
         .arg("--version")
         .stdout(Stdio::null())

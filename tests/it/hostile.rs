@@ -309,11 +309,7 @@ async fn a_full_transform_queue_is_a_503_with_retry_after() {
 /// as the store's timeout.
 #[tokio::test]
 async fn a_transform_that_waits_too_long_is_a_transform_timeout() {
-    let fx = Fixture::with(&[
-        ("transform-queue", "64"),
-        ("transform-timeout", "1"),
-    ])
-    .await;
+    let fx = Fixture::with(&[("transform-queue", "64"), ("transform-timeout", "1")]).await;
     fx.put(
         "slow/noise.png",
         crate::transforms::noisy_jpeg(1400, 1000),

@@ -79,7 +79,10 @@ fn every_file_the_layout_names_exists() {
             let found = [root.join(item), root.join("src").join(item)]
                 .iter()
                 .any(|p| p.exists());
-            assert!(found, "docs/architecture.md names {item:?}, which does not exist");
+            assert!(
+                found,
+                "docs/architecture.md names {item:?}, which does not exist"
+            );
         }
     }
     assert!(named > 60, "only {named} paths read from the layout tables");

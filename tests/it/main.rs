@@ -18,5 +18,6 @@ mod presign;
 mod properties;
 mod runtime;
 mod security;
+mod streaming;
 mod support;
 mod transforms;

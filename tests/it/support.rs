@@ -102,10 +102,20 @@ impl Fixture {
         self.run(event("GET", key)).await
     }
 
+    /// The answer as it crosses the wire: the response JSON (buffered), or
+    /// the prelude and the raw body as they would be streamed.
     pub async fn run(&self, event: Value) -> Wire {
-        let event: ProxyEvent = serde_json::from_value(event).expect("event parses");
-        Wire::from(self.app.handle_event(event).await)
+        run_on(&self.app, event).await
     }
+}
+
+/// An event through `app`, as it crosses the wire (see [`Fixture::run`]).
+pub async fn run_on(app: &App, event: Value) -> Wire {
+    let event: ProxyEvent = serde_json::from_value(event).expect("event parses");
+    if app.config.response_mode == s3gate::config::ResponseMode::Stream {
+        return Wire::streamed(app.answer(event, None).await).await;
+    }
+    Wire::from(app.handle_event(event).await)
 }
 
 /// The base event (`events/get-object.json`) with another method and key.
@@ -169,6 +179,41 @@ pub fn wire_from_json(json: &str) -> Wire {
 }
 
 impl Wire {
+    /// A streamed answer as API Gateway's STREAM integration reads it: the
+    /// prelude's JSON (through serde), then the raw body bytes.
+    pub async fn streamed(answer: s3gate::handler::Answer) -> Wire {
+        let prelude = s3gate::lambda::stream::prelude(&answer.response);
+        let v: Value = serde_json::from_str(&prelude).expect("the prelude is JSON");
+        assert!(!prelude.contains('\0'), "a NUL in the prelude: {prelude}");
+        let body = match answer.stream {
+            Some(opened) => {
+                let mut chunks = opened.into_chunks();
+                let mut body = Vec::new();
+                while let Some(chunk) = chunks.next().await {
+                    body.extend_from_slice(&chunk.expect("the body arrives whole"));
+                }
+                body
+            }
+            None => answer.response.body_bytes().to_vec(),
+        };
+        for (name, value) in v["headers"].as_object().expect("headers") {
+            assert!(
+                value.is_string(),
+                "header {name} is not one string: {value}"
+            );
+        }
+        Wire {
+            status: v["statusCode"].as_u64().expect("statusCode") as u16,
+            headers: v["headers"].as_object().cloned().unwrap_or_default(),
+            multi: v["multiValueHeaders"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            body,
+            base64: false,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

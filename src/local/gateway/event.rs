@@ -119,11 +119,6 @@ pub(super) fn build_event(
 /// body base64-decoded when `isBase64Encoded` (binary media types `*/*`).
 pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> {
     let v: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
-    let status = v["statusCode"]
-        .as_u64()
-        .and_then(|s| u16::try_from(s).ok())
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .ok_or("no valid statusCode")?;
     let body = match (
         v.get("body").and_then(Value::as_str),
         v["isBase64Encoded"].as_bool().unwrap_or(false),
@@ -136,6 +131,35 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
         ),
         (Some(b), false) => Bytes::from(b.to_string()),
     };
+    let body_len = body.len();
+    // The transport sets Content-Length from the body (HEAD keeps the
+    // function's, which is the object's size).
+    let mut resp =
+        status_and_headers(&v, head)?.map(|()| Full::new(if head { Bytes::new() } else { body }));
+    if !head {
+        resp.headers_mut()
+            .insert("content-length", HeaderValue::from(body_len));
+    }
+    Ok(resp)
+}
+
+/// A streamed response's prelude as API Gateway reads it: the status and
+/// headers (the function's `Content-Length` kept, so a stream cut short is
+/// seen as such); the body follows as it arrives.
+pub fn from_prelude(prelude: &str) -> Result<Response<()>, String> {
+    let v: Value = serde_json::from_str(prelude).map_err(|e| e.to_string())?;
+    status_and_headers(&v, true)
+}
+
+/// Status and headers of a Lambda response or prelude: `headers` merged
+/// with `multiValueHeaders` (the latter winning). `Content-Length` is kept
+/// only with `keep_length`.
+fn status_and_headers(v: &Value, keep_length: bool) -> Result<Response<()>, String> {
+    let status = v["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or("no valid statusCode")?;
     let mut merged: Vec<(String, Vec<String>)> = Vec::new();
     let mut put = |name: &str, values: Vec<String>| match merged
         .iter_mut()
@@ -164,14 +188,11 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
             }
         }
     }
-    let body_len = body.len();
-    let mut resp = Response::new(Full::new(if head { Bytes::new() } else { body }));
+    let mut resp = Response::new(());
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
     for (name, values) in merged {
-        // The transport sets Content-Length from the body (HEAD keeps the
-        // function's, which is the object's size).
-        if name.eq_ignore_ascii_case("content-length") && !head {
+        if name.eq_ignore_ascii_case("content-length") && !keep_length {
             continue;
         }
         let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
@@ -182,9 +203,6 @@ pub fn to_http(json: &str, head: bool) -> Result<Response<Full<Bytes>>, String> 
                 headers.append(name.clone(), value);
             }
         }
-    }
-    if !head {
-        headers.insert("content-length", HeaderValue::from(body_len));
     }
     Ok(resp)
 }

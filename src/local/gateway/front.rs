@@ -12,11 +12,22 @@ use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
 
-use super::event::{build_event, to_http};
+use super::event::{build_event, from_prelude, to_http};
 use super::usage::Admission;
 use super::{INTEGRATION_TIMEOUT, MAX_REQUEST_BODY, MAX_REQUEST_HEAD, METHODS, Shared};
+use crate::config::ResponseMode;
+use crate::handler::Answer;
 use crate::lambda::event::ProxyEvent;
 use crate::request::decode_path;
+
+/// What the gateway answers with: a body in memory, or one relayed as it
+/// arrives (stream mode), whose failure cuts the connection.
+pub type GatewayBody =
+    http_body_util::combinators::UnsyncBoxBody<Bytes, crate::lambda::runtime::BoxError>;
+
+fn full(resp: Response<Full<Bytes>>) -> Response<GatewayBody> {
+    resp.map(|b| b.map_err(|never| match never {}).boxed_unsync())
+}
 
 impl Shared {
     /// One of API Gateway's own answers: `{"message"}` JSON, its error type
@@ -68,10 +79,10 @@ pub(super) async fn serve(
     shared: &Shared,
     req: Request<Incoming>,
     peer: SocketAddr,
-) -> Response<Full<Bytes>> {
+) -> Response<GatewayBody> {
     let request_id = crate::local::random::request_id();
     let refuse = |status, message: &str, error_type: &str| {
-        shared.refuse(status, message, error_type, &request_id)
+        full(shared.refuse(status, message, error_type, &request_id))
     };
     // What API Gateway's front end refuses before any routing.
     let uri_len = req.uri().to_string().len();
@@ -215,32 +226,79 @@ pub(super) async fn serve(
     );
     // The event crosses the same JSON boundary it crosses in Lambda.
     let event_json = event.to_string();
-    let response_json = match serde_json::from_str::<ProxyEvent>(&event_json) {
-        Ok(ev) => {
-            match tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.handle_event(ev)).await {
-                Ok(resp) => Some(resp.to_json()),
-                Err(_) => {
-                    return refuse(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "Endpoint request timed out",
-                        "IntegrationTimeout",
-                    );
-                }
-            }
-        }
-        Err(_) => None,
+    let Ok(ev) = serde_json::from_str::<ProxyEvent>(&event_json) else {
+        return refuse(
+            StatusCode::BAD_GATEWAY,
+            "Internal server error",
+            "InternalServerErrorException",
+        );
     };
-    match response_json.and_then(|j| to_http(&j, parts.method == hyper::Method::HEAD).ok()) {
-        Some(mut resp) => {
+    let head = parts.method == hyper::Method::HEAD;
+    let answered = match shared.app.config.response_mode {
+        ResponseMode::Buffered => {
+            let handled = tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.handle_event(ev));
+            handled
+                .await
+                .map(|resp| to_http(&resp.to_json(), head).ok().map(full))
+        }
+        // The time to the prelude is bounded as a buffered answer is; the
+        // body then comes as it arrives, each chunk within the S3 timeout.
+        ResponseMode::Stream => {
+            tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.answer(ev, None))
+                .await
+                .map(|answer| relay(answer, head))
+        }
+    };
+    match answered {
+        Ok(Some(mut resp)) => {
             if let Ok(v) = HeaderValue::from_str(&request_id) {
                 resp.headers_mut().insert("x-amzn-requestid", v);
             }
             resp
         }
-        None => refuse(
+        Ok(None) => refuse(
             StatusCode::BAD_GATEWAY,
             "Internal server error",
             "InternalServerErrorException",
         ),
+        Err(_) => refuse(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Endpoint request timed out",
+            "IntegrationTimeout",
+        ),
     }
+}
+
+/// A streamed answer as API Gateway's STREAM integration relays it: the
+/// prelude read as JSON for the status and headers, then the body bytes as
+/// they come. A body that fails mid-stream ends the response without its
+/// last chunk, so the client sees a transfer cut short.
+fn relay(answer: Answer, head: bool) -> Option<Response<GatewayBody>> {
+    let prelude = crate::lambda::stream::prelude(&answer.response);
+    let resp = from_prelude(&prelude).ok()?;
+    let body: GatewayBody = match answer.stream {
+        Some(opened) if !head => {
+            let chunks = futures_util::stream::unfold(opened.into_chunks(), |mut c| async move {
+                c.next().await.map(|r| {
+                    let frame = r.map(hyper::body::Frame::data).map_err(|e| {
+                        tracing::warn!(error = ?e, "the body failed mid-stream; cutting the connection");
+                        crate::lambda::runtime::BoxError::from(format!("{e:?}"))
+                    });
+                    (frame, c)
+                })
+            });
+            http_body_util::StreamBody::new(chunks).boxed_unsync()
+        }
+        _ => {
+            let bytes = if head {
+                Bytes::new()
+            } else {
+                Bytes::copy_from_slice(answer.response.body_bytes())
+            };
+            Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        }
+    };
+    Some(resp.map(|()| body))
 }
