@@ -75,26 +75,6 @@ pub fn boolean(
     }
 }
 
-/// S3's bucket naming rules (general purpose buckets), checked so that a typo
-/// is reported at start rather than as a 502 on the first request.
-pub fn check_bucket(b: &str) -> Result<(), &'static str> {
-    if !(3..=63).contains(&b.len()) {
-        return Err("must be 3 to 63 characters long");
-    }
-    if !b
-        .bytes()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
-    {
-        return Err("may hold only lowercase letters, digits, '.' and '-'");
-    }
-    let first = b.as_bytes()[0];
-    let last = b.as_bytes()[b.len() - 1];
-    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
-        return Err("must begin and end with a letter or digit");
-    }
-    Ok(())
-}
-
 pub fn check_origin(o: &str) -> Result<(), &'static str> {
     if o == "*" {
         return Ok(());
