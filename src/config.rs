@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::limits::{MAX_INLINE_LIMIT, MAX_KEY_LEN, MAX_PRESIGN_TTL, MAX_STREAM_LIMIT};
 use crate::media::is_header_value;
-use crate::request::{KeyRules, PRESIGN_ROUTE, check_bucket};
+use crate::request::{
+    BY_ID_ROUTE, ID_OF_ROUTE, KeyRules, PRESIGN_ROUTE, ROUTE_NAMES, check_bucket,
+};
 
 mod checks;
 #[cfg(feature = "local")]
@@ -37,7 +39,18 @@ pub enum LargeObjects {
 /// The validated configuration. Built once at start.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The one bucket served (single-bucket mode); empty in bucket mode.
     pub bucket: String,
+    /// Bucket mode: the allowlist (the first path segment names one).
+    pub buckets: Option<Vec<String>>,
+    /// API Gateway key ids that may use the admin routes (bucket create and
+    /// delete, `/id/`).
+    pub admin_key_ids: Vec<String>,
+    /// Secret of the opaque object ids; `None`: no id routes.
+    pub id_secret: Option<Secret>,
+    /// Only the id routes (and admin routes) answer; every route naming a
+    /// key is a 404.
+    pub ids_only: bool,
     pub key_prefix: String,
     pub cache_control: String,
     pub inline_limit: u64,
@@ -126,6 +139,8 @@ impl Config {
         KeyRules {
             prefix_len: self.key_prefix.len(),
             reserved: (self.transforms || self.variant_cache).then(|| self.variant_prefix.clone()),
+            buckets: self.buckets.clone(),
+            ids: self.id_secret.is_some(),
         }
     }
 
@@ -142,21 +157,76 @@ impl Config {
             })
         };
 
-        let bucket = match raw("bucket") {
-            None => {
+        let list = |name: &str| -> Option<Vec<String>> {
+            raw(name).filter(|v| !v.trim().is_empty()).map(|v| {
+                v.split(',')
+                    .map(|b| b.trim().to_string())
+                    .filter(|b| !b.is_empty())
+                    .collect()
+            })
+        };
+        let buckets = list("buckets");
+        if let Some(names) = &buckets {
+            for b in names {
+                if let Err(why) = check_bucket(b) {
+                    problems.push(format!("buckets: {b:?} {why}"));
+                } else if ROUTE_NAMES.contains(&b.as_str()) {
+                    problems.push(format!(
+                        "buckets: {b:?} is a route of this API (/{b}/...), so it cannot name a bucket"
+                    ));
+                }
+            }
+        }
+        let bucket = match (raw("bucket").filter(|b| !b.is_empty()), &buckets) {
+            (None, None) => {
                 problems.push(format!(
-                    "{} is not set: name the bucket to serve",
-                    env_var("bucket")
+                    "{} is not set: name the bucket to serve (or the allowlist, {}, for bucket mode)",
+                    env_var("bucket"),
+                    env_var("buckets")
                 ));
                 String::new()
             }
-            Some(b) => {
+            (Some(_), Some(_)) => {
+                problems.push(format!(
+                    "{} and {} are both set: one bucket, or bucket mode's allowlist, not both",
+                    env_var("bucket"),
+                    env_var("buckets")
+                ));
+                String::new()
+            }
+            (None, Some(_)) => String::new(),
+            (Some(b), None) => {
                 if let Err(why) = check_bucket(&b) {
                     problems.push(format!("bucket {b:?}: {why}"));
                 }
                 b
             }
         };
+        let admin_key_ids = list("admin-key-ids").unwrap_or_default();
+        if let Some(bad) = admin_key_ids
+            .iter()
+            .find(|k| k.len() > 128 || !k.bytes().all(|c| c.is_ascii_alphanumeric()))
+        {
+            problems.push(format!(
+                "admin-key-ids {bad:?}: an API key id is letters and digits (API Gateway's are 10 characters)"
+            ));
+        }
+        let id_secret = raw("id-secret").filter(|v| !v.is_empty());
+        if let Some(secret) = &id_secret
+            && secret.len() < crate::ids::MIN_SECRET_LEN
+        {
+            problems.push(format!(
+                "id-secret: {} bytes; at least {} are needed",
+                secret.len(),
+                crate::ids::MIN_SECRET_LEN
+            ));
+        }
+        let id_secret = id_secret.map(|s| Secret(s.into_bytes()));
+        let ids_only = boolean(&raw, "ids-only", &mut problems).unwrap_or(false);
+        if ids_only && id_secret.is_none() {
+            problems
+                .push("ids-only is on but id-secret is not set: no route would answer".to_string());
+        }
 
         let key_prefix = raw("key-prefix").unwrap_or_default();
         if key_prefix.starts_with('/') {
@@ -277,15 +347,22 @@ impl Config {
             || variant_prefix.contains("//")
             || variant_prefix.chars().any(char::is_control)
             || variant_prefix.starts_with(PRESIGN_ROUTE)
+            || (id_secret.is_some()
+                && (variant_prefix.starts_with(BY_ID_ROUTE)
+                    || variant_prefix.starts_with(ID_OF_ROUTE)))
         {
             problems.push(format!(
-                "variant-prefix {variant_prefix:?}: expected a folder such as `_variants/` (ends with '/', no leading '/', not presign/, at most 128 bytes)"
+                "variant-prefix {variant_prefix:?}: expected a folder such as `_variants/` (ends with '/', no leading '/', not presign/ nor, with ids on, o/ or id/; at most 128 bytes)"
             ));
         }
 
         if problems.is_empty() {
             Ok(Config {
                 bucket,
+                buckets,
+                admin_key_ids,
+                id_secret,
+                ids_only,
                 key_prefix,
                 cache_control,
                 inline_limit,

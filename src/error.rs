@@ -13,11 +13,16 @@ use crate::storage::StoreError;
 pub enum KeyError {
     Missing,
     Empty,
-    TooLong { len: usize, max: usize },
+    TooLong {
+        len: usize,
+        max: usize,
+    },
     ControlCharacter,
     EmptySegment,
     DotSegment,
     BadPercentEncoding,
+    /// Bucket mode: a first segment S3 would refuse as a bucket name.
+    BucketName(&'static str),
 }
 
 impl fmt::Display for KeyError {
@@ -35,6 +40,7 @@ impl fmt::Display for KeyError {
             KeyError::EmptySegment => write!(f, "the object key contains an empty path segment"),
             KeyError::DotSegment => write!(f, "the object key contains a '.' or '..' segment"),
             KeyError::BadPercentEncoding => write!(f, "the path has invalid percent-encoding"),
+            KeyError::BucketName(why) => write!(f, "invalid bucket name: {why}"),
         }
     }
 }
@@ -92,6 +98,16 @@ pub enum Error {
     /// Every transform slot is taken and the queue behind them is full.
     #[error("the transform queue is full")]
     Busy,
+    /// Bucket mode: a bucket off the allowlist, or one S3 does not have
+    /// (the detail, logged, says which). In single-bucket mode the handler
+    /// turns the store's "no such bucket" into a 502: a setting is wrong.
+    #[error("no such bucket")]
+    NoSuchBucket(Option<String>),
+    /// `PUT /{bucket}` on a bucket that exists: ours, or someone else's.
+    #[error("the bucket exists")]
+    BucketExists { ours: bool },
+    #[error("the bucket is not empty")]
+    BucketNotEmpty,
 }
 
 impl Error {
@@ -100,6 +116,8 @@ impl Error {
             Error::BadKey(_) | Error::BadRequest(_) => 400,
             Error::Forbidden(_) => 403,
             Error::NotFound | Error::Denied(_) | Error::ListingDisabled => 404,
+            Error::NoSuchBucket(_) => 404,
+            Error::BucketExists { .. } | Error::BucketNotEmpty => 409,
             Error::MethodNotAllowed { .. } => 405,
             Error::PreconditionFailed => 412,
             Error::RangeNotSatisfiable { .. } => 416,
@@ -120,11 +138,16 @@ impl Error {
     /// A stable code for clients to branch on.
     pub fn code(&self) -> &'static str {
         match self {
+            Error::BadKey(KeyError::BucketName(_)) => "InvalidBucketName",
             Error::BadKey(_) => "InvalidKey",
             Error::BadRequest(_) => "BadRequest",
             Error::Forbidden(_) => "Forbidden",
             Error::NotFound | Error::Denied(_) | Error::ListingDisabled => "NotFound",
             Error::MethodNotAllowed { .. } => "MethodNotAllowed",
+            Error::NoSuchBucket(_) => "NoSuchBucket",
+            Error::BucketExists { ours: true } => "BucketAlreadyOwnedByYou",
+            Error::BucketExists { ours: false } => "BucketAlreadyExists",
+            Error::BucketNotEmpty => "BucketNotEmpty",
             Error::PreconditionFailed => "PreconditionFailed",
             Error::RangeNotSatisfiable { .. } => "RangeNotSatisfiable",
             Error::WritesDisabled => "Forbidden",
@@ -149,6 +172,14 @@ impl Error {
             Error::Forbidden(why) => (*why).to_string(),
             Error::NotFound | Error::Denied(_) => "no object at this key".to_string(),
             Error::ListingDisabled => "listing is not enabled on this API".to_string(),
+            Error::NoSuchBucket(_) => "no such bucket".to_string(),
+            Error::BucketExists { ours: true } => "the bucket already exists".to_string(),
+            Error::BucketExists { ours: false } => {
+                "the bucket name is taken by another account".to_string()
+            }
+            Error::BucketNotEmpty => {
+                "the bucket is not empty: delete its objects first".to_string()
+            }
             Error::MethodNotAllowed { method, allow } => {
                 format!("method {method} is not allowed here; allowed: {allow}")
             }
@@ -187,7 +218,9 @@ impl Error {
     /// words for a failure.
     pub fn detail(&self) -> Option<&str> {
         match self {
-            Error::Upstream { detail, .. } | Error::Denied(detail) => Some(detail),
+            Error::Upstream { detail, .. }
+            | Error::Denied(detail)
+            | Error::NoSuchBucket(Some(detail)) => Some(detail),
             _ => None,
         }
     }
@@ -199,6 +232,9 @@ impl From<StoreError> for Error {
             StoreError::NotFound => return Error::NotFound,
             StoreError::Denied(detail) => return Error::Denied(detail),
             StoreError::PreconditionFailed => return Error::PreconditionFailed,
+            StoreError::NoSuchBucket(detail) => return Error::NoSuchBucket(Some(detail)),
+            StoreError::BucketExists { ours } => return Error::BucketExists { ours },
+            StoreError::BucketNotEmpty => return Error::BucketNotEmpty,
             StoreError::BadToken => {
                 return Error::BadRequest("token: not a continuation token from this API".into());
             }
@@ -210,9 +246,9 @@ impl From<StoreError> for Error {
             ),
             StoreError::Throttled(d) => (UpstreamKind::Throttled, d),
             StoreError::Timeout(d) => (UpstreamKind::Timeout, d),
-            StoreError::NoSuchBucket(d)
-            | StoreError::InvalidArgument(d)
-            | StoreError::Unavailable(d) => (UpstreamKind::Unavailable, d),
+            StoreError::InvalidArgument(d) | StoreError::Unavailable(d) => {
+                (UpstreamKind::Unavailable, d)
+            }
         };
         Error::Upstream { kind, detail }
     }

@@ -7,6 +7,7 @@ pub mod conditional;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod ids;
 pub mod lambda;
 pub mod limits;
 pub mod media;

@@ -17,8 +17,8 @@ use crate::lambda::event::ProxyEvent;
 mod route;
 
 pub use route::{
-    KeyRules, PRESIGN_ROUTE, Target, UNRESERVED, check_bucket, decode_path, encode_key, parse_key,
-    percent_decode,
+    BY_ID_ROUTE, ID_OF_ROUTE, KeyRules, PRESIGN_ROUTE, ROUTE_NAMES, Route, Target, UNRESERVED,
+    check_bucket, decode_path, encode_key, parse_key, percent_decode,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,13 @@ impl Method {
 pub struct Request {
     pub method: Method,
     pub target: Result<Target, KeyError>,
+    /// Bucket mode: the allowlisted bucket the path names.
+    pub bucket: Option<String>,
+    /// The decoded path after the stage, without its leading `/`: what a
+    /// transform's signature covers (the key, in single-bucket mode).
+    pub path: String,
+    /// The API Gateway stage (`dev`), for paths the answer names.
+    pub stage: String,
     /// Header names lower-cased; values in arrival order.
     pub headers: HashMap<String, Vec<String>>,
     pub query: HashMap<String, Vec<String>>,
@@ -71,6 +78,10 @@ pub struct Request {
     /// The event says `isBase64Encoded: true` and its body is not base64
     /// (lambda_http's decoder panics on that; s3gate answers 400).
     pub bad_base64_body: bool,
+    /// The request body as the event carries it (base64 when
+    /// `body_base64`); only bucket creation reads one.
+    pub body: Option<String>,
+    pub body_base64: bool,
     /// The path is under `presign/` (whether or not its key is valid).
     pub presign_route: bool,
     /// When the answer must be ready; inner steps (a transform's wait for
@@ -102,19 +113,40 @@ impl Request {
             .path_parameters
             .and_then(|mut p| p.remove("proxy"))
             .flatten();
-        // The presign route, even when its key is refused (for `Allow`).
-        let presign_route = proxy
-            .as_deref()
-            .or(event.path.as_deref().map(|p| p.trim_start_matches('/')))
-            .is_some_and(|k| k.starts_with(PRESIGN_ROUTE));
-        let target = match proxy {
-            Some(key) => rules.target(&key),
+        // The key comes from `proxy`; without it (the `/` resource, or a
+        // hand-written event) from `path`, percent-decoded strictly.
+        let path = match proxy {
+            // `{proxy+}` never matches nothing: an empty one is no key
+            // (the root is the `/` resource, without `proxy`).
+            Some(key) if key.is_empty() => Err(KeyError::Empty),
+            Some(key) => Ok(key),
             None => match event.path.as_deref() {
-                // The `/` resource: the root folder.
-                Some("/") | Some("") => Ok(Target::Listing(String::new())),
-                Some(path) => decode_path(path).and_then(|k| rules.target(&k)),
+                Some(path) => decode_path(path),
                 None => Err(KeyError::Missing),
             },
+        };
+        // The presign route, even when its key is refused (for `Allow`).
+        let presign_route = match &path {
+            Ok(p) => p.as_str(),
+            Err(_) => event
+                .path
+                .as_deref()
+                .unwrap_or_default()
+                .trim_start_matches('/'),
+        }
+        .starts_with(PRESIGN_ROUTE);
+        let (path, Route { bucket, target }) = match path {
+            Ok(path) => {
+                let route = rules.route(&path);
+                (path, route)
+            }
+            Err(e) => (
+                String::new(),
+                Route {
+                    bucket: None,
+                    target: Err(e),
+                },
+            ),
         };
         let identity = ctx.identity.unwrap_or_default();
         let bad_base64_body = event.is_base64_encoded == Some(true)
@@ -126,15 +158,32 @@ impl Request {
         Request {
             method,
             target,
+            bucket,
+            path,
+            stage: ctx.stage.unwrap_or_default(),
             headers,
             query,
             conditions,
             request_id: ctx.request_id.unwrap_or_default(),
             api_key_id: identity.api_key_id.filter(|id| !id.is_empty()),
             bad_base64_body,
+            body: event.body,
+            body_base64: event.is_base64_encoded == Some(true),
             presign_route,
             deadline: std::time::Instant::now() + std::time::Duration::from_secs(3600),
             transforming: Default::default(),
+        }
+    }
+
+    /// The body's bytes (decoded when the event marks it base64; an
+    /// undecodable one is refused before any route runs).
+    pub fn body_bytes(&self) -> Vec<u8> {
+        match &self.body {
+            None => Vec::new(),
+            Some(b) if self.body_base64 => base64_simd::STANDARD
+                .decode_to_vec(b.as_bytes())
+                .unwrap_or_default(),
+            Some(b) => b.clone().into_bytes(),
         }
     }
 

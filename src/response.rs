@@ -71,6 +71,14 @@ pub enum Reply {
     Options {
         allow: String,
     },
+    /// A small JSON answer that is never cached (the buckets, a created
+    /// bucket, an object's id).
+    Json {
+        status: u16,
+        body: serde_json::Value,
+    },
+    /// 204 with no body (a deleted bucket).
+    NoContent,
     Error(Error),
 }
 
@@ -205,6 +213,17 @@ pub fn render(reply: Reply, config: &Config, request_id: &str) -> ProxyResponse 
                 add("Access-Control-Max-Age", "600".to_string());
             }
             add("Content-Type", "text/plain; charset=utf-8".to_string());
+            (204, None)
+        }
+        Reply::Json { status, body } => {
+            add("Content-Type", "application/json".to_string());
+            add("Cache-Control", "no-store".to_string());
+            add("X-Content-Type-Options", "nosniff".to_string());
+            (status, Some(Body::Text(body.to_string())))
+        }
+        Reply::NoContent => {
+            add("Content-Type", "application/json".to_string());
+            add("Cache-Control", "no-store".to_string());
             (204, None)
         }
         Reply::Redirect { location } => {

@@ -37,15 +37,24 @@ pub fn named(name: &str) -> Option<Arg> {
 }
 
 /// The configuration from matched flags (or their environment variables);
-/// `default_bucket` stands in when neither names one (the embedded store's
-/// `images`).
-pub fn config(m: &ArgMatches, default_bucket: Option<&str>) -> Result<Config, ConfigError> {
-    Config::from_lookup(|name| {
-        m.try_get_one::<String>(name)
-            .ok()
-            .flatten()
-            .cloned()
-            .or_else(|| (name == "bucket").then(|| default_bucket.map(str::to_string))?)
+/// `default_bucket` stands in when neither names a bucket nor an allowlist
+/// (the embedded store's `images`). `admin_key_ids` are added to the
+/// setting's (the local gateway's admin keys).
+pub fn config(
+    m: &ArgMatches,
+    default_bucket: Option<&str>,
+    admin_key_ids: &[String],
+) -> Result<Config, ConfigError> {
+    let given = |name: &str| m.try_get_one::<String>(name).ok().flatten().cloned();
+    let bucket_mode = given("buckets").is_some_and(|b| !b.trim().is_empty());
+    Config::from_lookup(|name| match name {
+        "bucket" if !bucket_mode => given(name).or_else(|| default_bucket.map(str::to_string)),
+        "admin-key-ids" if !admin_key_ids.is_empty() => {
+            let mut ids: Vec<String> = given(name).into_iter().collect();
+            ids.extend(admin_key_ids.iter().cloned());
+            Some(ids.join(","))
+        }
+        _ => given(name),
     })
 }
 
@@ -79,4 +88,17 @@ pub fn accepted_api_keys() -> Arg {
         .value_delimiter(',')
         .action(ArgAction::Append)
         .help("accepted x-api-key value; repeat for several; generated and printed when absent")
+}
+
+/// `--admin-api-key` of `serve`: keys the local API Gateway accepts and
+/// whose ids the function treats as admin keys (repeatable).
+pub fn admin_api_keys() -> Arg {
+    Arg::new("admin-api-key")
+        .long("admin-api-key")
+        .value_name("KEY")
+        .env(env_var("admin-api-key"))
+        .hide_env_values(true)
+        .value_delimiter(',')
+        .action(ArgAction::Append)
+        .help("an admin key: accepted like --api-key, and its id is added to admin-key-ids (bucket create/delete, /id/); repeat for several")
 }

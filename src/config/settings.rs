@@ -43,7 +43,31 @@ const fn flag(name: &'static str, default: &'static str, help: &'static str) -> 
 
 /// Every setting of the function, in the order the README lists them.
 pub const SETTINGS: &[Setting] = &[
-    setting("bucket", None, "S3 bucket to serve"),
+    setting(
+        "bucket",
+        None,
+        "S3 bucket to serve (single-bucket mode; the local default is `images`)",
+    ),
+    setting(
+        "buckets",
+        None,
+        "bucket mode: comma-separated allowlist of buckets; paths become `/{bucket}/{key}` and other buckets answer as absent (404 NoSuchBucket)",
+    ),
+    setting(
+        "admin-key-ids",
+        None,
+        "comma-separated API Gateway key ids allowed on the admin routes (bucket create/delete, `/id/`); none: those routes answer 403",
+    ),
+    setting(
+        "id-secret",
+        None,
+        "secret (at least 32 bytes) of opaque object ids; when set, `GET /o/{id}` serves the object an id names and `GET /id/{key}` (admin) makes ids",
+    ),
+    flag(
+        "ids-only",
+        "false",
+        "with id-secret: every route that names a key answers 404; only `/o/{id}`, `/presign/o/{id}` and admin routes stay",
+    ),
     setting(
         "key-prefix",
         Some(""),

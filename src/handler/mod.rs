@@ -5,11 +5,14 @@
 //! each method × target to its use case, and writes the one log line per
 //! request.
 
+mod bucket;
+mod by_id;
 mod listing;
 mod object;
 mod presign;
 mod transform;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -18,10 +21,11 @@ use tokio::sync::Semaphore;
 
 use crate::conditional::{Conditions, Verdict};
 use crate::config::{Config, ConfigError};
-use crate::error::{Error, UpstreamKind};
+use crate::error::{Error, KeyError, UpstreamKind};
+use crate::ids::Ids;
 use crate::lambda::event::ProxyEvent;
 use crate::lambda::response::ProxyResponse;
-use crate::request::{KeyRules, Method, Request, Target};
+use crate::request::{ID_OF_ROUTE, KeyRules, Method, Request, Target};
 use crate::response::{Reply, render};
 use crate::storage::{ObjectMeta, Opened, S3Store, sdk_config_from_env};
 
@@ -29,7 +33,9 @@ use crate::storage::{ObjectMeta, Opened, S3Store, sdk_config_from_env};
 /// to every request.
 #[derive(Debug, Clone)]
 pub struct App {
-    pub config: Config,
+    /// Shared: a bucket-mode request works on a copy of the app scoped to
+    /// its bucket ([`App::in_bucket`]).
+    pub config: Arc<Config>,
     pub store: S3Store,
     /// Transforms run one per core at most (a local server under load
     /// queues them instead of holding dozens of decoded images at once).
@@ -46,6 +52,8 @@ pub struct App {
     /// Largest AVIF output: what encodes within `transform-timeout` on the
     /// function's CPU share.
     pub avif_max_pixels: u64,
+    /// Opaque object ids, when `id-secret` is set.
+    pub ids: Option<Ids>,
 }
 
 impl App {
@@ -60,7 +68,8 @@ impl App {
                 config.transform_timeout,
                 memory_mb,
             ),
-            config,
+            ids: config.id_secret.as_ref().map(|s| Ids::new(&s.0)),
+            config: Arc::new(config),
             store,
             transforms: Arc::new(Semaphore::new(cores)),
             admitted: Arc::new(Semaphore::new(cores + queue)),
@@ -168,7 +177,65 @@ impl App {
         // allocation per request keeps callers' futures small.
         match Box::pin(self.dispatch(req)).await {
             Ok(reply) => reply,
+            // One bucket, and it is not there: a setting is wrong, which is
+            // the API's failure, not the caller's.
+            Err(Error::NoSuchBucket(detail)) if self.config.buckets.is_none() => {
+                Reply::Error(Error::Upstream {
+                    kind: UpstreamKind::Unavailable,
+                    detail: detail.unwrap_or_else(|| "no such bucket".into()),
+                })
+            }
             Err(err) => Reply::Error(err),
+        }
+    }
+
+    /// The same app on another bucket (bucket mode).
+    pub fn in_bucket(&self, bucket: &str) -> App {
+        App {
+            store: self.store.for_bucket(bucket),
+            ..self.clone()
+        }
+    }
+
+    /// This app, or a copy scoped to the request's bucket (bucket mode).
+    fn scoped(&self, bucket: Option<&str>) -> Cow<'_, App> {
+        match bucket {
+            Some(b) => Cow::Owned(self.in_bucket(b)),
+            None => Cow::Borrowed(self),
+        }
+    }
+
+    /// Admin routes need a key whose id is in `admin-key-ids`; with none
+    /// configured, nobody passes.
+    fn require_admin(&self, req: &Request) -> Result<(), Error> {
+        let admin = req
+            .api_key_id
+            .as_ref()
+            .is_some_and(|id| self.config.admin_key_ids.iter().any(|a| a == id));
+        if admin {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("this route needs an admin API key"))
+        }
+    }
+
+    /// With `ids-only`, whether the route names a key (or a bucket's
+    /// contents) and so answers 404. The id routes and the admin routes
+    /// stay.
+    fn hidden_by_ids_only(&self, req: &Request) -> bool {
+        if !self.config.ids_only {
+            return false;
+        }
+        let admin_method = matches!(req.method, Method::Put | Method::Delete);
+        match &req.target {
+            Ok(Target::ById(_) | Target::PresignById(_) | Target::IdOf(_)) => false,
+            Ok(Target::Bucket | Target::UnknownBucket) | Err(KeyError::BucketName(_))
+                if admin_method && !req.path.contains('/') =>
+            {
+                false
+            }
+            Err(_) if req.path.starts_with(ID_OF_ROUTE) => false,
+            _ => true,
         }
     }
 
@@ -178,9 +245,17 @@ impl App {
     /// parse) gets the object list.
     pub fn allow(&self, target: Option<&Target>) -> String {
         match target {
-            Some(Target::Listing(_) | Target::Presign(_) | Target::Reserved) => {
-                "GET, HEAD, OPTIONS"
-            }
+            Some(
+                Target::Listing(_)
+                | Target::Presign(_)
+                | Target::Reserved
+                | Target::Buckets
+                | Target::ById(_)
+                | Target::PresignById(_)
+                | Target::IdOf(_),
+            ) => "GET, HEAD, OPTIONS",
+            // Create and delete are the admin's.
+            Some(Target::Bucket) => "GET, HEAD, PUT, DELETE, OPTIONS",
             _ if self.config.allow_write => "GET, HEAD, PUT, DELETE, OPTIONS",
             _ => "GET, HEAD, OPTIONS",
         }
@@ -209,7 +284,58 @@ impl App {
                 "the body is marked isBase64Encoded but is not valid base64".into(),
             ));
         }
+        if self.hidden_by_ids_only(req) {
+            return Err(Error::NotFound);
+        }
         let target = req.target.clone().map_err(Error::BadKey)?;
+        let read = matches!(req.method, Method::Get | Method::Head);
+        match target {
+            // Off the allowlist: as an absent bucket, and S3 is not asked.
+            Target::UnknownBucket => Err(Error::NoSuchBucket(None)),
+            Target::Buckets if read => self.list_buckets().await,
+            Target::Bucket => {
+                let app = self.scoped(req.bucket.as_deref());
+                match req.method {
+                    Method::Get | Method::Head => app.list(req, String::new()).await,
+                    Method::Put => {
+                        self.require_admin(req)?;
+                        app.create_bucket(req).await
+                    }
+                    Method::Delete => {
+                        self.require_admin(req)?;
+                        app.delete_bucket().await
+                    }
+                    _ => Err(self.not_allowed(req, &Target::Bucket)),
+                }
+            }
+            Target::IdOf(key) if read => {
+                self.require_admin(req)?;
+                self.scoped(req.bucket.as_deref()).id_of(req, key).await
+            }
+            Target::ById(id) if read => self.by_id(req, &id).await,
+            Target::PresignById(id) if read => self.presign_by_id(req, &id).await,
+            target @ (Target::Buckets
+            | Target::IdOf(_)
+            | Target::ById(_)
+            | Target::PresignById(_)) => Err(self.not_allowed(req, &target)),
+            target => {
+                self.scoped(req.bucket.as_deref())
+                    .object_routes(req, target)
+                    .await
+            }
+        }
+    }
+
+    fn not_allowed(&self, req: &Request, target: &Target) -> Error {
+        Error::MethodNotAllowed {
+            method: req.method.as_str().to_string(),
+            allow: self.allow(Some(target)),
+        }
+    }
+
+    /// The routes of one bucket (the only one, or the request's): objects,
+    /// folders, presigned URLs, transforms, writes.
+    async fn object_routes(&self, req: &Request, target: Target) -> Result<Reply, Error> {
         let transform = crate::transform::is_transform(&req.query);
         // HEAD answers what GET would (its body is dropped in
         // handle_event).
@@ -239,10 +365,7 @@ impl App {
             (Method::Put | Method::Delete, Target::Object(key)) if self.config.allow_write => {
                 self.write(&req.method, key).await
             }
-            (method, target) => Err(Error::MethodNotAllowed {
-                method: method.as_str().to_string(),
-                allow: self.allow(Some(&target)),
-            }),
+            (_, target) => Err(self.not_allowed(req, &target)),
         }
     }
 }
@@ -270,18 +393,21 @@ fn settle(conditions: &Conditions, meta: &ObjectMeta) -> Option<Result<Reply, Er
 /// there are any, go here and never to the caller.
 fn log(req: &Request, status: u16, bytes: u64, started: Instant, detail: Option<String>) {
     let key = match &req.target {
-        Ok(Target::Object(k) | Target::Listing(k) | Target::Presign(k)) => k.as_str(),
-        Ok(Target::Reserved) | Err(_) => "",
+        Ok(Target::Object(k) | Target::Listing(k) | Target::Presign(k) | Target::IdOf(k)) => {
+            k.as_str()
+        }
+        _ => "",
     };
+    let bucket = req.bucket.as_deref().unwrap_or_default();
     let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let method = req.method.as_str();
     match detail {
         Some(detail) => tracing::warn!(
-            request_id = %req.request_id, method, key, status, duration_ms,
+            request_id = %req.request_id, method, bucket, key, status, duration_ms,
             detail = %detail, "storage failure"
         ),
         None => tracing::info!(
-            request_id = %req.request_id, method, key, status, bytes, duration_ms,
+            request_id = %req.request_id, method, bucket, key, status, bytes, duration_ms,
             "request"
         ),
     }

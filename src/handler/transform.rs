@@ -33,7 +33,7 @@ struct Source {
 
 impl App {
     pub(super) async fn transform(&self, req: &Request, key: String) -> Result<Reply, Error> {
-        let spec = self.transform_spec(req, &key)?;
+        let spec = self.transform_spec(req)?;
         let source = self.probe_source(req, &key, &spec).await?;
         let (format, vary) = self.output_format(req, &source, &spec)?;
         let variant = |inner: Reply| Reply::Variant {
@@ -79,7 +79,7 @@ impl App {
     }
 
     /// The parameters (400) and, when signing is on, the signature (403).
-    fn transform_spec(&self, req: &Request, key: &str) -> Result<Spec, Error> {
+    fn transform_spec(&self, req: &Request) -> Result<Spec, Error> {
         if !self.config.transforms {
             return Err(Error::BadRequest(
                 "image transforms (w, h, fit, gravity, format, q, dpr) are not enabled on this API"
@@ -93,7 +93,9 @@ impl App {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
-            t::sign::verify(&secret.0, key, &req.query, now)
+            // The path as the caller named it: the key in single-bucket
+            // mode, `{bucket}/{key}` in bucket mode, `o/{id}` by id.
+            t::sign::verify(&secret.0, &req.path, &req.query, now)
                 .map_err(|r| Error::SignatureRefused(r.message()))?;
         }
         Ok(spec)

@@ -45,10 +45,14 @@ impl Backend {
     /// Reads the settings (flags over `S3GATE_*`), then either starts the
     /// embedded store over the data folder or builds a client for
     /// `--endpoint-url` from the SDK's environment.
-    pub async fn from_matches(m: &ArgMatches) -> Result<Backend, CliError> {
+    /// `admin_key_ids`: the local gateway's admin keys' ids.
+    pub async fn from_matches(
+        m: &ArgMatches,
+        admin_key_ids: &[String],
+    ) -> Result<Backend, CliError> {
         let endpoint = m.get_one::<String>("endpoint-url").cloned();
         let default_bucket = endpoint.is_none().then_some(DEFAULT_BUCKET);
-        let config = flags::config(m, default_bucket).map_err(CliError::Config)?;
+        let config = flags::config(m, default_bucket, admin_key_ids).map_err(CliError::Config)?;
         if let Some(url) = endpoint {
             let sdk = sdk_config_from_env(&config, Some(&url)).await;
             let store = S3Store::new(&sdk, &config);
@@ -73,20 +77,25 @@ impl Backend {
         })
     }
 
-    /// Whether the configured bucket exists (a HeadBucket, bounded by the
-    /// S3 timeout); a store that cannot say counts as yes.
-    pub async fn bucket_exists(&self) -> bool {
-        let call = self
-            .app
-            .store
-            .client()
-            .head_bucket()
-            .bucket(self.app.store.bucket())
-            .send();
-        match tokio::time::timeout(self.app.config.s3_timeout, call).await {
-            Ok(Err(e)) => e.as_service_error().is_none_or(|s| !s.is_not_found()),
-            _ => true,
+    /// The configured buckets (the one, or the allowlist) that do not exist
+    /// (a HeadBucket each, bounded by the S3 timeout); a store that cannot
+    /// say counts as yes.
+    pub async fn missing_buckets(&self) -> Vec<String> {
+        let config = &self.app.config;
+        let names = config
+            .buckets
+            .clone()
+            .unwrap_or_else(|| vec![config.bucket.clone()]);
+        let mut missing = Vec::new();
+        for name in names {
+            let store = self.app.store.for_bucket(&name);
+            if let Ok(Ok(false)) =
+                tokio::time::timeout(config.s3_timeout, store.bucket_exists()).await
+            {
+                missing.push(name);
+            }
         }
+        missing
     }
 }
 

@@ -25,7 +25,8 @@ pub fn command() -> Command {
         .subcommand(client_args(
             Command::new("get")
                 .about("Download an object through a presigned URL from the API (streamed; stdout without -o)")
-                .arg(Arg::new("key").required(true).help("object key, as in the API's URLs"))
+                .arg(Arg::new("key").required_unless_present("id").conflicts_with("id").help("object key, as in the API's URLs"))
+                .arg(Arg::new("id").long("id").value_name("ID").help("an opaque object id (from GET /id/{key}) instead of a key"))
                 .arg(Arg::new("output").short('o').long("output").value_name("FILE").help("write here instead of stdout")),
         ))
         .subcommand(client_args(
@@ -38,7 +39,7 @@ pub fn command() -> Command {
         .subcommand(
             Command::new("sign")
                 .about("Sign a transform URL's parameters with the API's signing secret; prints the query string to use")
-                .arg(Arg::new("key").required(true).help("object key, as in the API's URLs (e.g. partnerimages/67/28/67286576.jpeg)"))
+                .arg(Arg::new("key").required(true).help("the path after the stage, as the signature covers it: the object key (e.g. partnerimages/67/28/67286576.jpeg), {bucket}/{key} in bucket mode, or o/{id}"))
                 .arg(Arg::new("params").required(true).value_name("QUERY").help("transform parameters, e.g. 'w=800&format=webp'"))
                 .arg(
                     Arg::new("expires")
@@ -72,11 +73,19 @@ fn remote(m: &ArgMatches) -> Result<crate::local::client::Remote, CliError> {
 }
 
 async fn get(m: &ArgMatches) -> Result<(), CliError> {
-    let key = m.get_one::<String>("key").cloned().unwrap_or_default();
     let out = m.get_one::<String>("output").map(PathBuf::from);
-    let n = remote(m)?.get(&key, out.as_deref()).await?;
+    let (n, named) = match m.get_one::<String>("id") {
+        Some(id) => (
+            remote(m)?.get_id(id, out.as_deref()).await?,
+            "id".to_string(),
+        ),
+        None => {
+            let key = m.get_one::<String>("key").cloned().unwrap_or_default();
+            (remote(m)?.get(&key, out.as_deref()).await?, key)
+        }
+    };
     if let Some(path) = out {
-        eprintln!("s3gate: {key} -> {} ({n} bytes)", path.display());
+        eprintln!("s3gate: {named} -> {} ({n} bytes)", path.display());
     }
     Ok(())
 }
@@ -158,7 +167,7 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
         .map_err(|e| CliError::Io(format!("reading event file {path:?}"), e))?;
     let event = ProxyEvent::from_slice(text.as_bytes())
         .map_err(|e| CliError::Input(format!("event file {path:?}: {e}")))?;
-    let backend = Backend::from_matches(m).await?;
+    let backend = Backend::from_matches(m, &[]).await?;
     if backend.app.config.response_mode == ResponseMode::Buffered {
         say(&backend.app.handle_event(event).await.to_json());
         return Ok(());

@@ -29,6 +29,11 @@ struct Presigned {
 
 use crate::request::encode_key;
 
+/// The presign route of a key.
+fn key_route(key: &str) -> String {
+    format!("presign/{}", encode_key(key))
+}
+
 fn fail(msg: impl Into<String>) -> CliError {
     CliError::Input(msg.into())
 }
@@ -73,13 +78,14 @@ impl Remote {
         })
     }
 
+    /// Asks the presign route `route` (`presign/{key}`, `presign/o/{id}`).
     async fn presign(
         &self,
-        key: &str,
+        route: &str,
         method: &str,
         extra: &[(&str, String)],
     ) -> Result<Presigned, CliError> {
-        let url = format!("{}presign/{}", self.base, encode_key(key));
+        let url = format!("{}{route}", self.base);
         let mut query: Vec<(&str, String)> = vec![("method", method.to_string())];
         query.extend(extra.iter().cloned());
         let resp = self
@@ -129,7 +135,27 @@ impl Remote {
     /// Downloads `key` to `out` (or stdout).
     pub async fn get(&self, key: &str, out: Option<&Path>) -> Result<u64, CliError> {
         check_key(key)?;
-        let p = self.presign(key, "GET", &[]).await?;
+        self.download(&key_route(key), key, out).await
+    }
+
+    /// Downloads the object an opaque id names (`/presign/o/{id}`).
+    pub async fn get_id(&self, id: &str, out: Option<&Path>) -> Result<u64, CliError> {
+        if id.is_empty()
+            || id.len() > 2048
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(fail(
+                "--id: an object id is letters, digits, '-' and '_' (as GET /id/{key} gives it)",
+            ));
+        }
+        self.download(&format!("presign/o/{id}"), "the object of this id", out)
+            .await
+    }
+
+    async fn download(&self, route: &str, key: &str, out: Option<&Path>) -> Result<u64, CliError> {
+        let p = self.presign(route, "GET", &[]).await?;
         let mut req = self.http.get(&p.url);
         for (k, v) in &p.headers {
             req = req.header(k, v);
@@ -233,7 +259,7 @@ impl Remote {
             .unwrap_or_else(|| "application/octet-stream".to_string());
         let p = self
             .presign(
-                key,
+                &key_route(key),
                 "PUT",
                 &[
                     ("contentLength", size.to_string()),
@@ -290,7 +316,7 @@ impl Remote {
     /// 0-0/SIZE` on a 206; a 416 to `bytes=0-0` can only mean an empty
     /// object (S3 sends `bytes */0`, some stores nothing).
     async fn stored_size(&self, key: &str) -> Result<u64, CliError> {
-        let p = self.presign(key, "GET", &[]).await?;
+        let p = self.presign(&key_route(key), "GET", &[]).await?;
         let mut req = self.http.get(&p.url).header("range", "bytes=0-0");
         for (k, v) in &p.headers {
             req = req.header(k, v);

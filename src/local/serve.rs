@@ -25,6 +25,7 @@ fn serve_command() -> Command {
         .arg(Arg::new("addr").long("addr").value_name("HOST:PORT").default_value("127.0.0.1:3000").help("address of the local API Gateway"))
         .arg(Arg::new("stage").long("stage").default_value("dev").help("stage name, the first path segment"))
         .arg(flags::accepted_api_keys())
+        .arg(flags::admin_api_keys())
         .arg(
             Arg::new("rate-limit")
                 .long("rate-limit")
@@ -96,23 +97,34 @@ fn gateway_config(m: &ArgMatches, problems: &mut Vec<String>) -> (SocketAddr, Ga
             "--stage {stage:?}: letters, digits and underscores only"
         ));
     }
-    let mut api_keys: Vec<String> = m
-        .get_many::<String>("api-key")
-        .map(|v| {
-            v.map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
+    let keys = |name: &str| -> Vec<String> {
+        m.get_many::<String>(name)
+            .map(|v| {
+                v.map(|k| k.trim().to_string())
+                    .filter(|k| !k.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut api_keys = keys("api-key");
+    let admin_keys = keys("admin-api-key");
     // No part of a key in the message: it may be a real one, mistyped.
-    let bad_keys = api_keys
-        .iter()
-        .filter(|k| k.len() < 20 || !k.bytes().all(|b| b.is_ascii_graphic()))
-        .count();
-    if bad_keys > 0 {
-        problems.push(format!(
-            "--api-key: {bad_keys} API key(s) too short or not printable: API Gateway keys are at least 20 printable characters"
-        ));
+    for (flag, given) in [("--api-key", &api_keys), ("--admin-api-key", &admin_keys)] {
+        let bad_keys = given
+            .iter()
+            .filter(|k| k.len() < 20 || !k.bytes().all(|b| b.is_ascii_graphic()))
+            .count();
+        if bad_keys > 0 {
+            problems.push(format!(
+                "{flag}: {bad_keys} API key(s) too short or not printable: API Gateway keys are at least 20 printable characters"
+            ));
+        }
+    }
+    if admin_keys.iter().any(|k| api_keys.contains(k)) {
+        problems.push(
+            "--admin-api-key: a key given with --api-key too; API Gateway keys are unique"
+                .to_string(),
+        );
     }
     let generated = api_keys.is_empty();
     if generated {
@@ -122,6 +134,7 @@ fn gateway_config(m: &ArgMatches, problems: &mut Vec<String>) -> (SocketAddr, Ga
         }
     }
     let mut cfg = GatewayConfig::dev(api_keys);
+    cfg.admin_keys = admin_keys;
     cfg.stage = stage;
     if let Some(r) = m.get_one::<f64>("rate-limit") {
         cfg.rate_limit = *r;
@@ -155,7 +168,7 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
         .get_one::<String>("endpoint-url")
         .is_none()
         .then_some(backend::DEFAULT_BUCKET);
-    match flags::config(m, default_bucket) {
+    match flags::config(m, default_bucket, &cfg.admin_key_ids()) {
         Ok(_) if problems.is_empty() => {}
         Ok(_) => return Err(CliError::Config(ConfigError { problems })),
         Err(e) => {
@@ -176,8 +189,11 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
             ));
         }
     }
-    let backend = Backend::from_matches(m).await?;
-    let bucket = backend.app.config.bucket.clone();
+    let backend = Backend::from_matches(m, &cfg.admin_key_ids()).await?;
+    let buckets = match &backend.app.config.buckets {
+        Some(list) => list.join(", "),
+        None => backend.app.config.bucket.clone(),
+    };
     let source = match &backend.embedded {
         Some(store) => format!("embedded S3 store on {}", store.endpoint()),
         None => m
@@ -185,10 +201,13 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
             .cloned()
             .unwrap_or_default(),
     };
-    if !backend.bucket_exists().await {
-        warn(&format!(
-            "bucket {bucket:?} is not in {source}: every object request will answer 502 until it exists"
-        ));
+    for bucket in backend.missing_buckets().await {
+        let what = if backend.app.config.buckets.is_some() {
+            "its objects answer 404 NoSuchBucket until it is created (PUT /{bucket} with an admin key)"
+        } else {
+            "every object request will answer 502 until it exists"
+        };
+        warn(&format!("bucket {bucket:?} is not in {source}: {what}"));
     }
     let stage = cfg.stage.clone();
     let (rate, burst, quota, period) = (
@@ -198,12 +217,25 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
         cfg.quota_period,
     );
     let first_key = cfg.api_keys.first().cloned().unwrap_or_default();
+    let admin_ids = cfg.admin_key_ids();
     let gateway = Gateway::start(backend.app.clone(), cfg, addr)
         .await
         .map_err(|e| CliError::Io(format!("binding the local API Gateway to {addr}"), e))?;
     let url = format!("http://{}/{stage}/", gateway.addr());
     say(&format!("s3gate: local API Gateway at {url}"));
-    say(&format!("  bucket:  {bucket} ({source})"));
+    match backend.app.config.buckets {
+        Some(_) => say(&format!(
+            "  buckets: {buckets} ({source}; paths are /{{bucket}}/{{key}})"
+        )),
+        None => say(&format!("  bucket:  {buckets} ({source})")),
+    }
+    if !admin_ids.is_empty() {
+        say(&format!(
+            "  admin keys: {} (ids {})",
+            admin_ids.len(),
+            admin_ids.join(", ")
+        ));
+    }
     // A key the user chose is theirs to know; only a generated one is shown.
     let shown = if generated {
         say(&format!(
@@ -218,8 +250,16 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
         "  usage plan: {rate} req/s, burst {burst}, quota {quota} per {}",
         period.as_str()
     ));
+    let sample = "partnerimages/67/28/67286576.jpeg";
+    let try_path = match &backend.app.config.buckets {
+        None => format!("-o photo.jpeg {url}{sample}"),
+        Some(list) if list.iter().any(|b| b == backend::DEFAULT_BUCKET) => {
+            format!("-o photo.jpeg {url}{}/{sample}", backend::DEFAULT_BUCKET)
+        }
+        Some(_) => url.clone(),
+    };
     say(&format!(
-        "  try:     curl -H \"x-api-key: {shown}\" -o photo.jpeg {url}partnerimages/67/28/67286576.jpeg"
+        "  try:     curl -H \"x-api-key: {shown}\" {try_path}"
     ));
     say("Press Ctrl-C to stop.");
     wait_for_signal().await;

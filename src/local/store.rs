@@ -215,7 +215,6 @@ macro_rules! local_s3 {
 local_s3! {
     pass: [
         create_bucket(CreateBucketInput) -> CreateBucketOutput,
-        delete_bucket(DeleteBucketInput) -> DeleteBucketOutput,
         get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput,
         head_bucket(HeadBucketInput) -> HeadBucketOutput,
         list_buckets(ListBucketsInput) -> ListBucketsOutput,
@@ -252,6 +251,27 @@ local_s3! {
             self.fs.head_object(req).await
         }
 
+        async fn delete_bucket(
+            &self,
+            req: S3Request<dto::DeleteBucketInput>,
+        ) -> S3Result<S3Response<dto::DeleteBucketOutput>> {
+            // Quirk: s3s-fs deletes a bucket with everything in it; S3
+            // refuses one that holds objects (409 BucketNotEmpty).
+            let Some(dir) = self.object_path(&req.input.bucket, "") else {
+                return Err(s3_error!(NoSuchBucket));
+            };
+            if !dir.is_dir() {
+                return Err(s3_error!(NoSuchBucket));
+            }
+            match tokio::task::spawn_blocking(move || remove_empty_bucket(&dir)).await {
+                Ok(Ok(())) => Ok(S3Response::new(dto::DeleteBucketOutput::default())),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::DirectoryNotEmpty => {
+                    Err(s3_error!(BucketNotEmpty))
+                }
+                _ => Err(s3_error!(InternalError)),
+            }
+        }
+
         async fn delete_object(
             &self,
             req: S3Request<dto::DeleteObjectInput>,
@@ -267,4 +287,41 @@ local_s3! {
             self.fs.delete_object(req).await
         }
     }
+}
+
+/// Removes a bucket's folder if it holds no object. Any file is an object:
+/// nothing is removed then. Folders left empty by deleted objects are
+/// removed bottom-up with `remove_dir`, which fails on a folder that is not
+/// empty, and so does the bucket's own last `remove_dir`: an object written
+/// meanwhile makes the delete fail, and is never lost.
+fn remove_empty_bucket(dir: &Path) -> io::Result<()> {
+    fn holds_a_file(dir: &Path) -> io::Result<bool> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if !kind.is_dir() || holds_a_file(&entry.path())? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+    fn prune(dir: &Path) -> io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                prune(&entry.path())?;
+                std::fs::remove_dir(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+    let not_empty = || io::Error::from(io::ErrorKind::DirectoryNotEmpty);
+    if holds_a_file(dir)? {
+        return Err(not_empty());
+    }
+    prune(dir)?;
+    std::fs::remove_dir(dir).map_err(|e| match e.kind() {
+        io::ErrorKind::DirectoryNotEmpty | io::ErrorKind::AlreadyExists => not_empty(),
+        _ => e,
+    })
 }

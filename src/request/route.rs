@@ -13,7 +13,16 @@ use crate::limits::MAX_KEY_LEN;
 /// the key it names.
 pub const PRESIGN_ROUTE: &str = "presign/";
 
-/// What the path points at.
+/// `GET|HEAD /o/{id}` serves the object an opaque id names (with ids on).
+pub const BY_ID_ROUTE: &str = "o/";
+/// `GET /id/{key}` (admin) answers the id of an object (with ids on).
+pub const ID_OF_ROUTE: &str = "id/";
+/// Bucket names that would clash with a route in bucket mode (`o` and `id`
+/// are too short for S3 anyway).
+pub const ROUTE_NAMES: &[&str] = &["presign", "id", "o"];
+
+/// What the path points at. In bucket mode the bucket is beside it, in
+/// [`Route::bucket`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// One object; the key as the caller named it (without the prefix).
@@ -25,34 +34,150 @@ pub enum Target {
     /// A key under the variant cache's folder, which only s3gate writes:
     /// refused on every route.
     Reserved,
+    /// Bucket mode, `/`: the allowlisted buckets that exist.
+    Buckets,
+    /// Bucket mode, `/{bucket}` or `/{bucket}/`: its listing (GET), its
+    /// creation (PUT), its deletion (DELETE).
+    Bucket,
+    /// Bucket mode: a bucket not on the allowlist. It answers as an absent
+    /// one, and nothing is asked of S3.
+    UnknownBucket,
+    /// `o/{id}`: the object an opaque id names (the id is checked by the
+    /// handler, which holds the secret).
+    ById(String),
+    /// `presign/o/{id}`: a presigned GET for the object an id names.
+    PresignById(String),
+    /// `id/{key}`: the id of an object (admin).
+    IdOf(String),
 }
 
-/// The rules a key is checked against beyond its syntax: the key prefix's
-/// length (S3's 1,024 bytes include it) and the reserved folder, if any.
+/// A path's bucket (bucket mode) and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub bucket: Option<String>,
+    pub target: Result<Target, KeyError>,
+}
+
+/// The rules a path is checked against beyond a key's syntax: the key
+/// prefix's length (S3's 1,024 bytes include it), the reserved folder, the
+/// bucket allowlist (bucket mode) and whether the id routes are on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyRules {
     pub prefix_len: usize,
     /// Keys under this folder (relative to the key prefix) are
     /// [`Target::Reserved`].
     pub reserved: Option<String>,
+    /// Bucket mode: the first segment of every path names a bucket, and
+    /// only these are served.
+    pub buckets: Option<Vec<String>>,
+    /// `o/`, `presign/o/` and `id/` are routes (they shadow keys there).
+    pub ids: bool,
 }
 
 impl KeyRules {
-    /// Only the prefix's length; no reserved folder.
+    /// Only the prefix's length; no reserved folder, one bucket, no ids.
     pub fn prefix(prefix_len: usize) -> KeyRules {
         KeyRules {
             prefix_len,
-            reserved: None,
+            ..KeyRules::default()
         }
     }
 
-    /// The target a decoded key names: the presign route, the reserved
-    /// folder, a folder or an object.
-    pub fn target(&self, key: &str) -> Result<Target, KeyError> {
-        let (key, presign) = match key.strip_prefix(PRESIGN_ROUTE) {
-            Some(rest) => (rest, true),
-            None => (key, false),
+    /// The route a decoded path (without its leading `/`) names.
+    pub fn route(&self, path: &str) -> Route {
+        let plain = |target| Route {
+            bucket: None,
+            target,
         };
+        if self.ids {
+            if let Some(id) = path
+                .strip_prefix(PRESIGN_ROUTE)
+                .and_then(|p| p.strip_prefix(BY_ID_ROUTE))
+            {
+                return plain(Ok(Target::PresignById(id.to_string())));
+            }
+            if let Some(id) = path.strip_prefix(BY_ID_ROUTE) {
+                return plain(Ok(Target::ById(id.to_string())));
+            }
+            if let Some(rest) = path.strip_prefix(ID_OF_ROUTE) {
+                let mut route = self.object_route(rest, false);
+                route.target = route.target.and_then(|t| match t {
+                    Target::Object(k) => Ok(Target::IdOf(k)),
+                    // A folder, a bucket, the buckets have no id.
+                    Target::Listing(_) | Target::Bucket | Target::Buckets => {
+                        Err(KeyError::EmptySegment)
+                    }
+                    other => Ok(other),
+                });
+                return route;
+            }
+        }
+        if let Some(rest) = path.strip_prefix(PRESIGN_ROUTE) {
+            let mut route = self.object_route(rest, false);
+            route.target = route.target.and_then(|t| match t {
+                Target::Object(k) => Ok(Target::Presign(k)),
+                // A folder has no presigned URL.
+                Target::Listing(_) | Target::Bucket | Target::Buckets => {
+                    Err(KeyError::EmptySegment)
+                }
+                other => Ok(other),
+            });
+            return route;
+        }
+        self.object_route(path, true)
+    }
+
+    /// A path naming an object, a folder or (on the bare routes) the root,
+    /// a bucket or the buckets.
+    fn object_route(&self, path: &str, bare: bool) -> Route {
+        let Some(allowed) = &self.buckets else {
+            let target = if bare && path.is_empty() {
+                Ok(Target::Listing(String::new()))
+            } else {
+                self.target(path)
+            };
+            return Route {
+                bucket: None,
+                target,
+            };
+        };
+        if path.is_empty() {
+            return Route {
+                bucket: None,
+                target: if bare {
+                    Ok(Target::Buckets)
+                } else {
+                    Err(KeyError::Empty)
+                },
+            };
+        }
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        if let Err(why) = check_bucket(bucket) {
+            return Route {
+                bucket: None,
+                target: Err(KeyError::BucketName(why)),
+            };
+        }
+        if !allowed.iter().any(|b| b == bucket) {
+            return Route {
+                bucket: None,
+                target: Ok(Target::UnknownBucket),
+            };
+        }
+        let target = if key.is_empty() {
+            Ok(Target::Bucket)
+        } else {
+            self.target(key)
+        };
+        Route {
+            bucket: Some(bucket.to_string()),
+            target,
+        }
+    }
+
+    /// The target a decoded key (the part after any bucket) names: the
+    /// reserved folder, a folder or an object.
+    pub fn target(&self, key: &str) -> Result<Target, KeyError> {
         let target = parse_key(key, self.prefix_len)?;
         let named = match &target {
             Target::Object(k) | Target::Listing(k) => k.as_str(),
@@ -65,12 +190,7 @@ impl KeyRules {
         {
             return Ok(Target::Reserved);
         }
-        match (presign, target) {
-            (true, Target::Object(k)) => Ok(Target::Presign(k)),
-            // A folder has no presigned URL.
-            (true, Target::Listing(_)) => Err(KeyError::EmptySegment),
-            (_, t) => Ok(t),
-        }
+        Ok(target)
     }
 }
 
@@ -295,6 +415,7 @@ mod tests {
         let rules = KeyRules {
             prefix_len: 10,
             reserved: Some("_variants/".into()),
+            ..KeyRules::default()
         };
         let long = format!("presign/{}", "k".repeat(MAX_KEY_LEN - 10));
         for (key, want) in [
@@ -312,11 +433,88 @@ mod tests {
             ("_variantsx/a", Ok(Target::Object("_variantsx/a".into()))),
             ("a/_variants/b", Ok(Target::Object("a/_variants/b".into()))),
         ] {
-            assert_eq!(rules.target(key), want, "{key:?}");
+            assert_eq!(rules.route(key).target, want, "{key:?}");
         }
         assert!(matches!(
-            rules.target(&format!("{long}k")),
+            rules.route(&format!("{long}k")).target,
             Err(KeyError::TooLong { len: 1025, .. })
         ));
+    }
+
+    #[test]
+    fn bucket_mode_routes() {
+        let rules = KeyRules {
+            prefix_len: 0,
+            reserved: Some("_variants/".into()),
+            buckets: Some(vec!["images".into(), "docs.2".into()]),
+            ids: true,
+        };
+        let route = |p: &str| {
+            let r = rules.route(p);
+            (r.bucket, r.target)
+        };
+        let b = |name: &str| Some(name.to_string());
+        let obj = |k: &str| Ok(Target::Object(k.to_string()));
+        assert_eq!(route(""), (None, Ok(Target::Buckets)));
+        assert_eq!(route("images"), (b("images"), Ok(Target::Bucket)));
+        assert_eq!(route("images/"), (b("images"), Ok(Target::Bucket)));
+        assert_eq!(route("images/a/b c.jpg"), (b("images"), obj("a/b c.jpg")));
+        assert_eq!(
+            route("docs.2/a/"),
+            (b("docs.2"), Ok(Target::Listing("a/".into())))
+        );
+        assert_eq!(
+            route("images/_variants/x"),
+            (b("images"), Ok(Target::Reserved))
+        );
+        assert_eq!(
+            route("images//x"),
+            (b("images"), Err(KeyError::EmptySegment))
+        );
+        // Off the allowlist: unknown, whatever the key.
+        assert_eq!(route("other/a.jpg"), (None, Ok(Target::UnknownBucket)));
+        assert_eq!(route("other/../a"), (None, Ok(Target::UnknownBucket)));
+        // A name S3 refuses: a 400 before the allowlist.
+        for bad in ["Images/a", "ab/a", "a..b/x", "10.0.0.1/x", &"a".repeat(64)] {
+            assert!(
+                matches!(route(bad).1, Err(KeyError::BucketName(_))),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            route("presign/images/a.jpg"),
+            (b("images"), Ok(Target::Presign("a.jpg".into())))
+        );
+        assert_eq!(
+            route("presign/images"),
+            (b("images"), Err(KeyError::EmptySegment))
+        );
+        assert_eq!(route("presign/"), (None, Err(KeyError::Empty)));
+        assert_eq!(
+            route("id/images/a.jpg"),
+            (b("images"), Ok(Target::IdOf("a.jpg".into())))
+        );
+        assert_eq!(route("o/AbC-_"), (None, Ok(Target::ById("AbC-_".into()))));
+        assert_eq!(
+            route("presign/o/AbC"),
+            (None, Ok(Target::PresignById("AbC".into())))
+        );
+    }
+
+    #[test]
+    fn id_routes_shadow_keys_only_when_on() {
+        let mut rules = KeyRules::prefix(0);
+        assert_eq!(rules.route("o/x").target, Ok(Target::Object("o/x".into())));
+        assert_eq!(
+            rules.route("id/x").target,
+            Ok(Target::Object("id/x".into()))
+        );
+        rules.ids = true;
+        assert_eq!(rules.route("o/x").target, Ok(Target::ById("x".into())));
+        assert_eq!(rules.route("id/x").target, Ok(Target::IdOf("x".into())));
+        assert_eq!(rules.route("id/x/").target, Err(KeyError::EmptySegment));
+        assert_eq!(rules.route("").target, Ok(Target::Listing(String::new())));
+        // `o` and `id` alone stay keys.
+        assert_eq!(rules.route("o").target, Ok(Target::Object("o".into())));
     }
 }

@@ -11,8 +11,16 @@ use super::ObjectMeta;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreError {
     NotFound,
-    /// The bucket itself does not exist (a setting points at nothing).
+    /// The bucket itself does not exist (a setting points at nothing, or in
+    /// bucket mode an allowlisted bucket not created yet).
     NoSuchBucket(String),
+    /// CreateBucket on a bucket that exists: ours
+    /// (`BucketAlreadyOwnedByYou`) or another account's.
+    BucketExists {
+        ours: bool,
+    },
+    /// DeleteBucket on a bucket that holds objects.
+    BucketNotEmpty,
     /// The store evaluated `If-None-Match`/`If-Modified-Since` (real S3 does).
     NotModified(Box<ObjectMeta>),
     /// The store evaluated `If-Match`/`If-Unmodified-Since`.
@@ -63,6 +71,9 @@ where
                 (412, _) | (_, Some("PreconditionFailed")) => StoreError::PreconditionFailed,
                 (416, _) | (_, Some("InvalidRange")) => StoreError::RangeNotSatisfiable,
                 (_, Some("NoSuchBucket")) => StoreError::NoSuchBucket(detail),
+                (_, Some("BucketAlreadyOwnedByYou")) => StoreError::BucketExists { ours: true },
+                (_, Some("BucketAlreadyExists")) => StoreError::BucketExists { ours: false },
+                (_, Some("BucketNotEmpty")) => StoreError::BucketNotEmpty,
                 (404, _) | (_, Some("NoSuchKey" | "NotFound")) => StoreError::NotFound,
                 (403, _) | (_, Some("AccessDenied")) => StoreError::Denied(detail),
                 (503, _)

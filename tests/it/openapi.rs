@@ -118,6 +118,11 @@ fn every_error() -> Vec<Error> {
         Error::SignatureRefused("sig"),
         Error::TransformTimeout(std::time::Duration::from_secs(1)),
         Error::Busy,
+        Error::NoSuchBucket(None),
+        Error::BucketExists { ours: true },
+        Error::BucketExists { ours: false },
+        Error::BucketNotEmpty,
+        Error::BadKey(s3gate::error::KeyError::BucketName("too short")),
     ];
     for e in &all {
         match e {
@@ -136,7 +141,10 @@ fn every_error() -> Vec<Error> {
             | Error::Unprocessable(_)
             | Error::SignatureRefused(_)
             | Error::TransformTimeout(_)
-            | Error::Busy => {}
+            | Error::Busy
+            | Error::NoSuchBucket(_)
+            | Error::BucketExists { .. }
+            | Error::BucketNotEmpty => {}
         }
     }
     all
@@ -1025,7 +1033,7 @@ async fn storage_failures_are_documented() {
     let real = Fixture::with(&settings).await;
     for (slow_down, status) in [(true, 503), (false, 504)] {
         let (addr, task) = bad_store(slow_down).await;
-        let cfg = real.app.config.clone();
+        let cfg = (*real.app.config).clone();
         let sdk = real
             ._store
             .sdk_config(&cfg)

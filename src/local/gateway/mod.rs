@@ -60,6 +60,8 @@ pub struct GatewayConfig {
     pub stage: String,
     /// Accepted `x-api-key` values.
     pub api_keys: Vec<String>,
+    /// Accepted too; their ids are the function's admin key ids.
+    pub admin_keys: Vec<String>,
     pub rate_limit: f64,
     pub burst_limit: u32,
     pub quota_limit: u64,
@@ -74,10 +76,29 @@ pub struct GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// Every key with the id the gateway gives it, as API Gateway gives
+    /// each key an id: `local00001`, … in order, the admin keys last.
+    pub fn keys_with_ids(&self) -> impl Iterator<Item = (String, &String)> {
+        self.api_keys
+            .iter()
+            .chain(&self.admin_keys)
+            .enumerate()
+            .map(|(i, value)| (format!("local{:05}", i + 1), value))
+    }
+
+    /// The ids of the admin keys (what `admin-key-ids` must hold).
+    pub fn admin_key_ids(&self) -> Vec<String> {
+        self.keys_with_ids()
+            .skip(self.api_keys.len())
+            .map(|(id, _)| id)
+            .collect()
+    }
+
     pub fn dev(api_keys: Vec<String>) -> GatewayConfig {
         GatewayConfig {
             stage: "dev".to_string(),
             api_keys,
+            admin_keys: Vec::new(),
             rate_limit: DEV_RATE_LIMIT,
             burst_limit: DEV_BURST_LIMIT,
             quota_limit: DEV_QUOTA_LIMIT,
@@ -166,11 +187,9 @@ impl Gateway {
         let now = Instant::now();
         let window = cfg.quota_period.window(SystemTime::now());
         let keys = cfg
-            .api_keys
-            .iter()
-            .enumerate()
-            .map(|(i, value)| Key {
-                id: format!("local{:05}", i + 1),
+            .keys_with_ids()
+            .map(|(id, value)| Key {
+                id,
                 value: value.clone(),
                 usage: Mutex::new(Usage {
                     tokens: f64::from(cfg.burst_limit),
