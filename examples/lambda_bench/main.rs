@@ -16,6 +16,7 @@
 
 mod cold;
 mod fake;
+mod objects;
 mod procstat;
 mod report;
 mod runtime_api;
@@ -27,14 +28,12 @@ use s3gate::local::EmbeddedStore;
 use serde_json::json;
 
 use cold::{Function, Setup};
+use objects::{event, object, upload};
 use report::Row;
 
 const USAGE: &str = "usage: lambda_bench --function LABEL=COMMAND... [--binary LABEL=PATH]... \
 [--sizes 100k,4m] [--cold N] [--warm M] [--memory MB] [--prime N] [--env K=V]... [--json PATH] \
 | --self-test";
-
-/// Size label, key, bytes, event.
-type Object = (String, String, Vec<u8>, Vec<u8>);
 
 #[derive(Default)]
 struct Args {
@@ -114,50 +113,6 @@ fn parse(argv: &[String]) -> Result<Args, String> {
     Ok(a)
 }
 
-/// JPEG-like and deterministic: FF D8 FF E0, then xorshift bytes, FF D9.
-fn object(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ len as u64;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    let head = [0xFF, 0xD8, 0xFF, 0xE0];
-    let n = head.len().min(len);
-    out[..n].copy_from_slice(&head[..n]);
-    if len >= 6 {
-        out[len - 2..].copy_from_slice(&[0xFF, 0xD9]);
-    }
-    out
-}
-
-/// An API Gateway REST proxy event for GET `key` (`REQUEST_ID` is replaced
-/// per invoke).
-fn event(key: &str) -> Vec<u8> {
-    json!({
-        "resource": "/{proxy+}", "path": format!("/{key}"), "httpMethod": "GET",
-        "headers": {"Accept": "image/*", "Host": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
-                    "x-api-key": "bench-api-key-0123456789abcdef"},
-        "multiValueHeaders": {"Accept": ["image/*"], "Host": ["a1b2c3d4e5.execute-api.us-east-1.amazonaws.com"],
-                              "x-api-key": ["bench-api-key-0123456789abcdef"]},
-        "queryStringParameters": null, "multiValueQueryStringParameters": null,
-        "pathParameters": {"proxy": key}, "stageVariables": null,
-        "requestContext": {
-            "accountId": "123456789012", "resourceId": "x1y2z3", "stage": "dev",
-            "requestId": "REQUEST_ID", "resourcePath": "/{proxy+}", "httpMethod": "GET",
-            "path": format!("/dev/{key}"), "apiId": "a1b2c3d4e5", "protocol": "HTTP/1.1",
-            "identity": {"sourceIp": "198.51.100.7", "userAgent": "lambda_bench",
-                         "apiKey": "bench-api-key-0123456789abcdef", "apiKeyId": "benchkey01"},
-        },
-        "body": null, "isBase64Encoded": false,
-    })
-    .to_string()
-    .into_bytes()
-}
-
 fn machine() -> serde_json::Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -168,30 +123,6 @@ fn machine() -> serde_json::Value {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     json!({"arch": std::env::consts::ARCH, "cpu": model, "cores": cores, "kernel": kernel.trim()})
-}
-
-/// Puts the objects through S3, as a real bucket gets them: s3s-fs then
-/// keeps their ETag and Content-Type beside the file. A file merely copied
-/// into the folder has no Content-Type and its MD5 recomputed on every GET
-/// (about 8 ms for 4 MiB, 100 ms for 50 MiB, added to every function's
-/// latency).
-async fn upload(store: &EmbeddedStore, objects: &[Object]) -> Result<(), String> {
-    let config = s3gate::Config::from_lookup(|k| (k == "bucket").then(|| "images".to_string()))
-        .map_err(|e| e.to_string())?;
-    let sdk = store.sdk_config(&config).await;
-    let conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true);
-    let s3 = aws_sdk_s3::Client::from_conf(conf.build());
-    for (_, key, bytes, _) in objects {
-        s3.put_object()
-            .bucket("images")
-            .key(key)
-            .content_type("image/jpeg")
-            .body(bytes.clone().into())
-            .send()
-            .await
-            .map_err(|e| format!("PutObject {key}: {e:?}"))?;
-    }
-    Ok(())
 }
 
 async fn bench(a: &Args) -> Result<(Vec<Row>, serde_json::Value), String> {
@@ -326,11 +257,9 @@ fn print(a: &Args, rows: &[Row], doc: &serde_json::Value) {
         "{} cold starts x {} warm invokes per function and object, {} MB; machine: {}",
         a.cold, a.warm, a.memory, doc["machine"]
     );
-    for b in doc["binaries"].as_array().into_iter().flatten() {
-        println!(
-            "bootstrap {}: {} bytes ({})",
-            b["function"], b["bytes"], b["path"]
-        );
+    for (label, path) in &a.binaries {
+        let size = std::fs::metadata(path).map_or("?".into(), |m| m.len().to_string());
+        println!("bootstrap {label}: {size} bytes ({})", path.display());
     }
     println!("cost: {}", report::COST_FORMULA);
     for row in rows {

@@ -109,8 +109,11 @@ impl Row {
         let ttfb = self.pooled(|c| &c.ttfb_ms);
         let (ok, planned) = self.ok(planned);
         let mark = if ok == planned { "" } else { " ✗" };
+        let rss = self.peak_rss_mib();
+        // More than the function's memory setting: Lambda would kill it.
+        let over = if rss > f64::from(memory_mb) { " !" } else { "" };
         format!(
-            "| {} | {} | {} | {ok}/{planned}{mark} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {} | {ok}/{planned}{mark} | {} | {} | {} | {} | {} | {} | {rss:.1}{over} | {} |",
             self.function,
             self.size,
             self.mode(),
@@ -120,7 +123,6 @@ impl Row {
             f(percentile(&warm, 99.0), 2),
             f(percentile(&ttfb, 50.0), 2),
             f(median_of(&self.colds, |c| c.cpu_ms_per_invoke), 2),
-            self.peak_rss_mib(),
             f(self.cost_per_million(memory_mb), 4),
         )
     }
