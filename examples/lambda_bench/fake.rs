@@ -8,7 +8,9 @@
 //! - `stream`: `Lambda-Runtime-Function-Response-Mode: streaming`, chunked:
 //!   prelude, 8 NUL bytes, payload in 64 KiB chunks (what
 //!   `S3GATE_RESPONSE_MODE=stream` will send);
-//! - `stream-error`: half the payload, then the error trailers.
+//! - `stream-error`: half the payload, then the error trailers;
+//! - `client-stream`, `client-stream-error`: the same through
+//!   lambda_runtime_api_client's hyper client, which s3gate's runtime uses.
 
 use std::path::PathBuf;
 
@@ -79,6 +81,10 @@ pub async fn run(mode: &str) -> Result<(), BoxError> {
         let key = event["pathParameters"]["proxy"].as_str().unwrap_or("");
         let object = std::fs::read(data.join("images").join(key))?;
         let path = format!("/2018-06-01/runtime/invocation/{id}/response");
+        if let Some(client_mode) = mode.strip_prefix("client-") {
+            stream_with_client(&host, &path, &object, client_mode == "stream").await?;
+            continue;
+        }
         let (head, body) = if mode == "buffered" {
             let json = serde_json::json!({
                 "statusCode": 200,
@@ -132,4 +138,72 @@ pub async fn run(mode: &str) -> Result<(), BoxError> {
             return Err(format!("/response answered {status}: {text}").into());
         }
     }
+}
+
+/// A streamed response sent the way s3gate's runtime sends its answers:
+/// lambda_runtime_api_client's pooled hyper client, a channel body, the
+/// error as trailers declared in `Trailer` (hyper drops undeclared ones).
+async fn stream_with_client(
+    host: &str,
+    path: &str,
+    object: &[u8],
+    whole: bool,
+) -> Result<(), BoxError> {
+    use hyper::body::Bytes;
+    use lambda_runtime_api_client::{PooledClient, body::Body, build_request};
+
+    let client = PooledClient::builder()
+        .with_endpoint(format!("http://{host}").parse()?)
+        .build();
+    let (mut tx, body) = Body::channel();
+    let req = build_request()
+        .method("POST")
+        .uri(path)
+        .header("lambda-runtime-function-response-mode", "streaming")
+        .header("trailer", "Lambda-Runtime-Function-Error-Type")
+        .header("trailer", "Lambda-Runtime-Function-Error-Body")
+        .header(
+            "content-type",
+            "application/vnd.awslambda.http-integration-response",
+        )
+        .body(body)?;
+    let response = client.call(req);
+    let prelude = r#"{"statusCode":200,"headers":{"Content-Type":"image/jpeg"},"cookies":[]}"#;
+    let cut = if whole {
+        object.len()
+    } else {
+        object.len() / 2
+    };
+    let mut parts = object[..cut].chunks(64 * 1024);
+    let first = parts.next().unwrap_or_default();
+    let send = async move {
+        tx.send_data(Bytes::from_static(prelude.as_bytes())).await?;
+        tx.send_data(Bytes::from_static(&[0; 8])).await?;
+        tx.send_data(Bytes::copy_from_slice(first)).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        for part in parts {
+            tx.send_data(Bytes::copy_from_slice(part)).await?;
+        }
+        if !whole {
+            let error = r#"{"errorType":"Fake.MidStream","errorMessage":"cut on purpose"}"#;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(error);
+            let mut trailers = hyper::HeaderMap::new();
+            trailers.insert(
+                "lambda-runtime-function-error-type",
+                "Fake.MidStream".parse()?,
+            );
+            trailers.insert("lambda-runtime-function-error-body", b64.parse()?);
+            tx.send_trailers(trailers).await?;
+        }
+        // Dropping the sender ends the body (after the trailers, if any).
+        drop(tx);
+        Ok::<(), BoxError>(())
+    };
+    let (response, sent) = tokio::join!(response, send);
+    sent?;
+    let status = response?.status();
+    if status != 202 {
+        return Err(format!("/response answered {status}").into());
+    }
+    Ok(())
 }

@@ -278,7 +278,15 @@ async fn self_test() -> Result<(), String> {
         command: format!("exec '{}' --fake-function {mode}", exe.display()),
     };
     let a = Args {
-        functions: vec![fake("buffered"), fake("stream"), fake("stream-error")],
+        functions: [
+            "buffered",
+            "stream",
+            "stream-error",
+            "client-stream",
+            "client-stream-error",
+        ]
+        .map(fake)
+        .into(),
         sizes: vec![size("100k")?, size("4m")?],
         cold: 2,
         warm: 3,
@@ -306,7 +314,7 @@ async fn self_test() -> Result<(), String> {
                 ok == planned && r.mode() == "buffered",
                 "all buffered responses check out",
             ),
-            "stream" => (
+            "stream" | "client-stream" => (
                 ok == planned
                     && r.mode() == "stream"
                     && ttfb.zip(p50).is_some_and(|(t, p)| t + 5.0 < p),
