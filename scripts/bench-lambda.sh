@@ -29,7 +29,7 @@ cpu=$(grep -m1 '^model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^
 [ -n "$cpu" ] || cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
 echo "arch: $(uname -m); cpu: ${cpu:-unknown}; cores: $(nproc); kernel: $(uname -r); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-echo "== build: s3gate-lambda (release, --no-default-features) and the harness"
+echo "== build: s3gate-lambda (release, --no-default-features) and the harness (minutes on a fresh clone)"
 cargo build --release --quiet --no-default-features --bin s3gate-lambda
 cargo build --release --quiet --example lambda_bench
 bootstrap=$CARGO_TARGET_DIR/release/s3gate-lambda
@@ -67,7 +67,7 @@ s3gate_env="S3GATE_BUCKET=images MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THR
 [ "${STREAM:-0}" = 0 ] || s3gate_env="$s3gate_env S3GATE_RESPONSE_MODE=stream"
 # Lambda's Python runtime cannot write bytecode next to the handler either.
 python_env="BUCKET=images PYTHONDONTWRITEBYTECODE=1"
-echo "== run: sizes $sizes, $cold cold x $warm warm, $memory MB"
+echo "== run: sizes $sizes, $cold cold x $warm warm, $memory MB; load now: $(cut -d' ' -f1-3 /proc/loadavg)"
 status=0
 "$harness" \
   --function "s3gate=export $s3gate_env && exec '$bootstrap'" \
