@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use hyper::body::Bytes;
 use tokio::process::{Child, Command};
 
@@ -229,11 +228,11 @@ pub fn check(a: &Answer, object: &[u8]) -> Result<(), String> {
             a.body.len()
         ));
     }
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64 = base64_simd::STANDARD;
     if a.streamed {
         if let Some((kind, body)) = &a.error_trailer {
             let body = b64
-                .decode(body)
+                .decode_to_vec(body)
                 .map_or_else(|_| body.clone(), |b| lossy(&b));
             return Err(format!(
                 "mid-stream error {kind}: {}",
@@ -273,7 +272,7 @@ pub fn check(a: &Answer, object: &[u8]) -> Result<(), String> {
         return Err("isBase64Encoded is not true".to_string());
     }
     let body = b64
-        .decode(json["body"].as_str().unwrap_or_default())
+        .decode_to_vec(json["body"].as_str().unwrap_or_default())
         .map_err(|e| format!("body is not base64: {e}"))?;
     if body != object {
         return Err(format!(

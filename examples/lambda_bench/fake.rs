@@ -14,7 +14,6 @@
 
 use std::path::PathBuf;
 
-use base64::Engine;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
@@ -65,7 +64,7 @@ fn chunk(data: &[u8]) -> Vec<u8> {
 pub async fn run(mode: &str) -> Result<(), BoxError> {
     let host = std::env::var("AWS_LAMBDA_RUNTIME_API")?;
     let data = PathBuf::from(std::env::var("LAMBDA_BENCH_DATA")?);
-    let b64 = base64::engine::general_purpose::STANDARD;
+    let b64 = base64_simd::STANDARD;
     loop {
         let next = "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: rapid\r\nConnection: close\r\n\r\n";
         let (status, headers, event) = call(&host, next, &[]).await?;
@@ -90,7 +89,7 @@ pub async fn run(mode: &str) -> Result<(), BoxError> {
                 "statusCode": 200,
                 "headers": {"Content-Type": "image/jpeg"},
                 "multiValueHeaders": {},
-                "body": b64.encode(&object),
+                "body": b64.encode_to_string(&object),
                 "isBase64Encoded": true,
             })
             .to_string();
@@ -122,7 +121,7 @@ pub async fn run(mode: &str) -> Result<(), BoxError> {
                 let error = r#"{"errorType":"Fake.MidStream","errorMessage":"cut on purpose"}"#;
                 let trailers = format!(
                     "Lambda-Runtime-Function-Error-Type: Fake.MidStream\r\nLambda-Runtime-Function-Error-Body: {}\r\n",
-                    b64.encode(error)
+                    b64.encode_to_string(error)
                 );
                 rest.extend_from_slice(trailers.as_bytes());
             }
@@ -186,7 +185,7 @@ async fn stream_with_client(
         }
         if !whole {
             let error = r#"{"errorType":"Fake.MidStream","errorMessage":"cut on purpose"}"#;
-            let b64 = base64::engine::general_purpose::STANDARD.encode(error);
+            let b64 = base64_simd::STANDARD.encode_to_string(error);
             let mut trailers = hyper::HeaderMap::new();
             trailers.insert(
                 "lambda-runtime-function-error-type",
