@@ -104,3 +104,16 @@ event("transform-auto", PHOTO, query={"w": "320", "h": "320", "fit": "cover", "f
 event("transform-bad-param", PHOTO, query={"w": "0"}, n=25)
 # Stream mode (S3GATE_RESPONSE_MODE=stream): the 130 KB photo, streamed.
 event("stream-object", PHOTO, n=26)
+# Bucket mode (S3GATE_BUCKETS=images,new-bucket; the admin key's id
+# k9j8h7g6f5 in S3GATE_ADMIN_KEY_IDS), the shape of AWS's tutorial "Create
+# a REST API as an Amazon S3 proxy".
+event("list-buckets", None, path="/", n=27)
+event("create-bucket", "new-bucket", method="PUT", headers={"Content-Type": "application/xml"},
+      body='<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+           '<LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>', n=28)
+event("delete-bucket", "images", method="DELETE", n=29)
+event("bucket-object", "images/partnerimages/67/28/67286576.jpeg", n=30)
+# Opaque ids (S3GATE_ID_SECRET=events-id-secret-0123456789abcdef, bucket
+# images): the id of partnerimages/67/28/67286576.jpeg, from GET /id/{key}.
+OBJECT_ID = "ImRt-QyIVSdZFsEpixXI7Ec-3fWM0PULENLsGz-r2606KF4k5rPmm7Jb8RFN9Sm3RqHk3l4s-8E"
+event("object-by-id", "o/" + OBJECT_ID, n=31)

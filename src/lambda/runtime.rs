@@ -54,8 +54,17 @@ impl RuntimeApi {
         let host = std::env::var("AWS_LAMBDA_RUNTIME_API")
             .map_err(|_| "AWS_LAMBDA_RUNTIME_API is not set: not running in Lambda")?;
         let uri: http::Uri = format!("http://{host}").parse()?;
+        // TCP_NODELAY: hyper's connector leaves Nagle on, and a streamed
+        // response's last small write then waits for the delayed ACK of
+        // the one before (~40 ms at the end of every stream, measured with
+        // scripts/bench-lambda.sh STREAM=1; strace showed the stall).
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
         Ok(RuntimeApi {
-            client: PooledClient::builder().with_endpoint(uri).build(),
+            client: PooledClient::builder()
+                .with_connector(connector)
+                .with_endpoint(uri)
+                .build(),
         })
     }
 

@@ -182,6 +182,14 @@ impl LocalS3 {
             .then(|| self.root.join(rel))
     }
 
+    /// NoSuchBucket unless the bucket's folder exists.
+    fn require_bucket(&self, bucket: &str) -> S3Result<()> {
+        match self.object_path(bucket, "") {
+            Some(p) if p.is_dir() => Ok(()),
+            _ => Err(s3_error!(NoSuchBucket)),
+        }
+    }
+
     /// Quirk: a key naming a folder of the data directory. s3s-fs opens the
     /// folder as a file and fails with 500 InternalError (which clients
     /// retry); in S3 a "folder" is no object: 404 NoSuchKey.
@@ -220,13 +228,15 @@ local_s3! {
         list_buckets(ListBucketsInput) -> ListBucketsOutput,
         list_objects(ListObjectsInput) -> ListObjectsOutput,
         list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output,
-        put_object(PutObjectInput) -> PutObjectOutput,
     ],
     own: {
         async fn get_object(
             &self,
             mut req: S3Request<dto::GetObjectInput>,
         ) -> S3Result<S3Response<dto::GetObjectOutput>> {
+            // Quirk: a GET in a bucket that does not exist. s3s-fs answers
+            // NoSuchKey; S3 answers NoSuchBucket.
+            self.require_bucket(&req.input.bucket)?;
             self.refuse_folder(&req.input.bucket, &req.input.key)?;
             // Quirk: a suffix range longer than the file. S3 answers the
             // whole object; s3s-fs seeks before the file's start (500), and
@@ -249,6 +259,18 @@ local_s3! {
         ) -> S3Result<S3Response<dto::HeadObjectOutput>> {
             self.refuse_folder(&req.input.bucket, &req.input.key)?;
             self.fs.head_object(req).await
+        }
+
+        async fn put_object(
+            &self,
+            req: S3Request<dto::PutObjectInput>,
+        ) -> S3Result<S3Response<dto::PutObjectOutput>> {
+            // Quirk: a PUT in a bucket that does not exist. s3s-fs makes the
+            // folder, and so the bucket; S3 answers NoSuchBucket. (A PUT
+            // already under way when its bucket is deleted may still make
+            // it again: the object is kept, never lost.)
+            self.require_bucket(&req.input.bucket)?;
+            self.fs.put_object(req).await
         }
 
         async fn delete_bucket(

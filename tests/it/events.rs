@@ -137,6 +137,39 @@ const EXPECTED: &[(&str, Settings, u16, Want)] = &[
         200,
         Want::Presigned("PUT"),
     ),
+    (
+        "list-buckets.json",
+        BUCKET_MODE,
+        200,
+        Want::Lists(&["images"]),
+    ),
+    (
+        "create-bucket.json",
+        BUCKET_MODE,
+        200,
+        Want::Lists(&["new-bucket"]),
+    ),
+    (
+        "delete-bucket.json",
+        BUCKET_MODE,
+        409,
+        Want::Error("BucketNotEmpty"),
+    ),
+    ("bucket-object.json", BUCKET_MODE, 200, Want::Sample(JPEG)),
+    (
+        "object-by-id.json",
+        &[("id-secret", "events-id-secret-0123456789abcdef")],
+        200,
+        Want::Sample(JPEG),
+    ),
+];
+
+/// Bucket mode as the bucket events expect it: the event's key id is the
+/// admin's.
+const BUCKET_MODE: Settings = &[
+    ("buckets", "images,new-bucket"),
+    ("admin-key-ids", "k9j8h7g6f5"),
+    ("allow-list", "true"),
 ];
 
 #[tokio::test]

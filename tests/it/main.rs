@@ -3,6 +3,7 @@
 //! SigV4 checking on; no mocked S3.
 
 mod bad_input;
+mod buckets;
 mod cli;
 mod events;
 mod fault_proxy;
