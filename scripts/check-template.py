@@ -80,9 +80,36 @@ def translate(template, params):
     return transform(template, params, NoManagedPolicies())
 
 
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::StackName": "s3gate-check",
+          "AWS::URLSuffix": "amazonaws.com", "AWS::AccountId": "123456789012"}
+
+
+def substitute(template, params, variables=None):
+    """Fn::Sub over parameters and pseudo parameters; None when the string
+    names anything else (a resource's attribute stays for CloudFormation)."""
+    out, i = "", 0
+    while True:
+        j = template.find("${", i)
+        if j < 0:
+            return out + template[i:]
+        k = template.find("}", j)
+        name = template[j + 2:k]
+        out += template[i:j]
+        if variables and name in variables and isinstance(variables[name], str):
+            out += variables[name]
+        elif name in params:
+            out += params[name]
+        elif name in PSEUDO:
+            out += PSEUDO[name]
+        else:
+            return None
+        i = k + 1
+
+
 def resolve(value, params, conditions):
-    """Fn::If, Ref to a parameter and the condition functions, resolved;
-    everything else (Fn::Sub, GetAtt, Ref to resources) kept as it is."""
+    """Fn::If, Ref to a parameter, the condition functions, and Fn::Join,
+    Fn::Split and Fn::Sub over known strings, resolved; everything else
+    (GetAtt, Ref to resources, Sub naming them) kept as it is."""
     if isinstance(value, list):
         out = [resolve(v, params, conditions) for v in value]
         return [v for v in out if v != {"Ref": "AWS::NoValue"}]
@@ -96,6 +123,24 @@ def resolve(value, params, conditions):
             return resolve(chosen, params, conditions)
         if key == "Ref" and isinstance(arg, str) and arg in params:
             return params[arg]
+        if key == "Fn::Join":
+            sep, items = resolve(arg, params, conditions)
+            flat = []
+            for item in items if isinstance(items, list) else [items]:
+                flat.extend(item if isinstance(item, list) else [item])
+            if isinstance(sep, str) and all(isinstance(x, str) for x in flat):
+                return sep.join(flat)
+            return {key: [sep, items]}
+        if key == "Fn::Split":
+            sep, text = resolve(arg, params, conditions)
+            if isinstance(sep, str) and isinstance(text, str):
+                return text.split(sep)
+            return {key: [sep, text]}
+        if key == "Fn::Sub":
+            arg = resolve(arg, params, conditions)
+            template, variables = (arg, None) if isinstance(arg, str) else (arg[0], arg[1])
+            done = substitute(template, params, variables)
+            return done if done is not None else {key: arg}
     out = {}
     for k, v in value.items():
         r = resolve(v, params, conditions)
@@ -104,19 +149,21 @@ def resolve(value, params, conditions):
     return out
 
 
-def condition(expr, params, conditions):
+def condition(expr, params, conditions, defined=None):
     if isinstance(expr, dict) and len(expr) == 1:
         (key, arg), = expr.items()
         if key == "Fn::Equals":
-            a, b = (condition(x, params, conditions) for x in arg)
+            a, b = (condition(x, params, conditions, defined) for x in arg)
             return str(a) == str(b)
         if key == "Fn::Not":
-            return not condition(arg[0], params, conditions)
+            return not condition(arg[0], params, conditions, defined)
         if key == "Fn::And":
-            return all(condition(x, params, conditions) for x in arg)
+            return all(condition(x, params, conditions, defined) for x in arg)
         if key == "Fn::Or":
-            return any(condition(x, params, conditions) for x in arg)
+            return any(condition(x, params, conditions, defined) for x in arg)
         if key == "Condition":
+            if arg not in conditions:
+                conditions[arg] = condition(defined[arg], params, conditions, defined)
             return conditions[arg]
         if key == "Ref":
             return params.get(arg, expr)
@@ -125,20 +172,29 @@ def condition(expr, params, conditions):
 
 def evaluate(translated, params):
     """The translated template with every parameter's value (given, else
-    its default) and its conditions resolved."""
+    its default) and its conditions resolved; and the Rules that fail."""
     values = {
         name: str(params.get(name, spec.get("Default", "")))
         for name, spec in translated.get("Parameters", {}).items()
     }
+    defined = translated.get("Conditions", {})
     conditions = {}
-    for name, expr in translated.get("Conditions", {}).items():
-        conditions[name] = condition(expr, values, conditions)
+    for name, expr in defined.items():
+        if name not in conditions:
+            conditions[name] = condition(expr, values, conditions, defined)
     resources = {}
     for name, res in translated["Resources"].items():
         if "Condition" in res and not conditions[res["Condition"]]:
             continue
         resources[name] = resolve(res, values, conditions)
-    return values, conditions, resources
+    broken = []
+    for name, rule in translated.get("Rules", {}).items():
+        if "RuleCondition" in rule and not condition(rule["RuleCondition"], values, conditions, defined):
+            continue
+        for a in rule["Assertions"]:
+            if not condition(a["Assert"], values, conditions, defined):
+                broken.append(name)
+    return values, conditions, resources, broken
 
 
 # ---- the checks
@@ -205,10 +261,107 @@ def check_streaming(c, label, resources, stream):
             "no permission for API Gateway to invoke the function")
 
 
+def statements(resources):
+    role = resources["FunctionRole"]["Properties"]
+    out = {}
+    for policy in role["Policies"]:
+        for st in policy["PolicyDocument"]["Statement"]:
+            out[st["Sid"]] = st
+    return out
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def check_role(c, label, params, resources):
+    """Only the actions the enabled routes need, only on the buckets given."""
+    sts = statements(resources)
+    buckets = [b for b in params.get("Buckets", "").split(",") if b] or [params.get("BucketName")]
+    prefix = params.get("KeyPrefix", "")
+    objects = sorted(f"arn:aws:s3:::{b}/{prefix}*" for b in buckets)
+    arns = sorted(f"arn:aws:s3:::{b}" for b in buckets)
+    bucket_mode = bool(params.get("Buckets"))
+    for sid, st in sts.items():
+        for action in as_list(st["Action"]):
+            c.check(label, action != "s3:*" and not action.endswith(":*"), f"{sid}: {action}")
+        for r in as_list(st["Resource"]):
+            c.check(label, isinstance(r, (str, dict)) and r not in ("*", "arn:aws:s3:::*"), f"{sid}: {r}")
+            if isinstance(r, str) and r.startswith("arn:aws:s3:::"):
+                name = r[len("arn:aws:s3:::"):].split("/", 1)[0]
+                c.check(label, name in buckets, f"{sid} grants {r}, outside {buckets}")
+    c.check(label, sorted(as_list(sts["ReadObjects"]["Resource"])) == objects,
+            f"ReadObjects {sts['ReadObjects']['Resource']} != {objects}")
+    listing = params.get("AllowList") == "true" or bucket_mode
+    c.check(label, ("ListPrefix" in sts) == listing, f"ListPrefix present: {'ListPrefix' in sts}")
+    if "ListPrefix" in sts:
+        c.check(label, sorted(as_list(sts["ListPrefix"]["Resource"])) == arns, sts["ListPrefix"])
+        c.check(label, sts["ListPrefix"]["Condition"] == {"StringLike": {"s3:prefix": f"{prefix}*"}},
+                sts["ListPrefix"])
+    c.check(label, ("HeadBuckets" in sts) == bucket_mode, "HeadBuckets only in bucket mode")
+    if "HeadBuckets" in sts:
+        c.check(label, sorted(as_list(sts["HeadBuckets"]["Resource"])) == arns, sts["HeadBuckets"])
+        c.check(label, sts["HeadBuckets"]["Condition"] == {"Null": {"s3:prefix": "true"}}, sts["HeadBuckets"])
+    admin = bucket_mode and params.get("AdminOperations") == "true"
+    c.check(label, ("AdminBuckets" in sts) == admin, "AdminBuckets only with AdminOperations in bucket mode")
+    if admin:
+        c.check(label, sorted(as_list(sts["AdminBuckets"]["Action"])) == ["s3:CreateBucket", "s3:DeleteBucket"],
+                sts["AdminBuckets"])
+        c.check(label, sorted(as_list(sts["AdminBuckets"]["Resource"])) == arns, sts["AdminBuckets"])
+    writes = params.get("AllowWrite") == "true"
+    c.check(label, ("WriteObjects" in sts) == writes, "WriteObjects only with AllowWrite")
+    if writes:
+        c.check(label, sorted(as_list(sts["WriteObjects"]["Resource"])) == objects, sts["WriteObjects"])
+    cache = params.get("VariantCache") == "true"
+    c.check(label, ("WriteVariants" in sts) == cache, "WriteVariants only with VariantCache")
+    if cache:
+        variants = sorted(f"arn:aws:s3:::{b}/{prefix}{params.get('VariantPrefix', '_variants/')}*" for b in buckets)
+        c.check(label, sorted(as_list(sts["WriteVariants"]["Resource"])) == variants, sts["WriteVariants"])
+
+
+def check_keys(c, label, params, resources):
+    """The admin key, its plan and its id in the function's settings exist
+    exactly when bucket mode or ids are on."""
+    env = next(iter(of_type(resources, "AWS::Lambda::Function").values()))["Properties"]["Environment"]["Variables"]
+    admin = bool(params.get("Buckets")) or bool(params.get("IdSecretName"))
+    for name in ["AdminApiKey", "AdminUsagePlan", "AdminUsagePlanKey"]:
+        c.check(label, (name in resources) == admin, f"{name} present: {name in resources}")
+    c.check(label, env.get("S3GATE_ADMIN_KEY_IDS") == ({"Ref": "AdminApiKey"} if admin else ""),
+            f"S3GATE_ADMIN_KEY_IDS {env.get('S3GATE_ADMIN_KEY_IDS')}")
+    if admin:
+        plan = resources["AdminUsagePlan"]["Properties"]
+        c.check(label, plan["ApiStages"][0]["ApiId"] == {"Ref": "Api"}, plan)
+        key = resources["AdminUsagePlanKey"]["Properties"]
+        c.check(label, key["KeyId"] == {"Ref": "AdminApiKey"} and key["UsagePlanId"] == {"Ref": "AdminUsagePlan"}, key)
+        c.check(label, resources["UsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "ApiKey"}, "the API key keeps its plan")
+    c.check(label, env.get("S3GATE_BUCKETS") == params.get("Buckets", ""), env.get("S3GATE_BUCKETS"))
+    c.check(label, env.get("S3GATE_BUCKET") == params.get("BucketName", ""), env.get("S3GATE_BUCKET"))
+    secret = env.get("S3GATE_ID_SECRET")
+    if params.get("IdSecretName"):
+        c.check(label, "{{resolve:secretsmanager:" + params["IdSecretName"] + ":SecretString:idSecret}}" == secret, secret)
+    else:
+        c.check(label, secret == "", secret)
+    c.check(label, env.get("S3GATE_IDS_ONLY") == params.get("IdsOnly", "false"), env.get("S3GATE_IDS_ONLY"))
+
+
+# (label, parameters, stream, Rules that must refuse them)
 CASES = [
-    ("defaults", {"BucketName": "my-images"}, False),
-    ("stream mode", {"BucketName": "my-images", "ResponseMode": "STREAM"}, True),
-    ("buffered mode", {"BucketName": "my-images", "ResponseMode": "BUFFERED"}, False),
+    ("defaults", {"BucketName": "my-images"}, False, []),
+    ("stream mode", {"BucketName": "my-images", "ResponseMode": "STREAM"}, True, []),
+    ("buffered mode", {"BucketName": "my-images", "ResponseMode": "BUFFERED"}, False, []),
+    ("single bucket, every feature", {"BucketName": "my-images", "KeyPrefix": "public/", "AllowList": "true",
+                                      "AllowWrite": "true", "VariantCache": "true", "IdSecretName": "ids"}, False, []),
+    ("bucket mode", {"Buckets": "photos,docs.example-2"}, False, []),
+    ("bucket mode, admin operations, writes, listing, cache, ids",
+     {"Buckets": "photos,docs.example-2,third", "AdminOperations": "true", "AllowWrite": "true",
+      "AllowList": "true", "VariantCache": "true", "IdSecretName": "ids", "IdsOnly": "true"}, False, []),
+    ("bucket mode, streaming", {"Buckets": "photos", "ResponseMode": "STREAM"}, True, []),
+    ("no bucket at all", {}, False, ["OneBucketSetting"]),
+    ("both bucket settings", {"BucketName": "a-bucket", "Buckets": "b-bucket"}, False, ["OneBucketSetting"]),
+    ("bucket mode with a prefix", {"Buckets": "photos", "KeyPrefix": "public/"}, False, ["BucketModeTakesWholeBuckets"]),
+    ("bucket mode, another variant folder",
+     {"Buckets": "photos", "VariantCache": "true", "VariantPrefix": "cache/"}, False, ["BucketModeTakesWholeBuckets"]),
+    ("ids-only without ids", {"BucketName": "my-images", "IdsOnly": "true"}, False, ["IdsOnlyNeedsIds"]),
 ]
 
 
@@ -217,10 +370,15 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "template.yaml")
     template = load(path)
     c = Checks()
-    for label, params, stream in CASES:
+    for label, params, stream, refused in CASES:
         translated = translate(template, params)
-        _, _, resources = evaluate(translated, params)
+        _, _, resources, broken = evaluate(translated, params)
+        c.check(label, sorted(set(broken)) == sorted(refused), f"Rules refusing: {broken}, expected {refused}")
+        if refused:
+            continue
         check_streaming(c, label, resources, stream)
+        check_role(c, label, params, resources)
+        check_keys(c, label, params, resources)
     if c.failed:
         print(f"check-template: {len(c.failed)} of {c.passed + len(c.failed)} checks failed:")
         for f in c.failed:

@@ -83,6 +83,162 @@ fn condition_is_on(template: &Value, name: &str, param: &str) -> bool {
         && ((is_ref(&args[0]) && is_true(&args[1])) || (is_true(&args[0]) && is_ref(&args[1])))
 }
 
+/// `Condition: {Null: {s3:prefix: "true"}}`: ListBucket only without a
+/// prefix, which is how S3 authorizes HeadBucket.
+fn no_prefix_condition(s: &Value) -> bool {
+    let c = field(s, "Condition");
+    c.and_then(Value::as_object).is_some_and(|m| m.len() == 1)
+        && c.and_then(|c| field(c, "Null"))
+            .and_then(|n| field(n, "s3:prefix"))
+            .and_then(Value::as_str)
+            == Some("true")
+}
+
+/// Whether condition `name` is bucket mode's, `!Not [!Equals [!Ref
+/// Buckets, ""]]`, or an `!And` with it among its terms.
+fn implies_bucket_mode(template: &Value, name: &str) -> bool {
+    let Some(cond) = field(template, "Conditions").and_then(|c| field(c, name)) else {
+        return false;
+    };
+    let is_bucket_mode = |v: &Value| {
+        let not = tagged(v).filter(|(t, _)| t == "Not").map(|(_, a)| a);
+        let eq = not
+            .and_then(|a| a.as_array()?.first())
+            .and_then(tagged)
+            .filter(|(t, _)| t == "Equals")
+            .and_then(|(_, pair)| pair.as_array());
+        eq.is_some_and(|pair| {
+            pair.len() == 2
+                && pair.iter().any(|v| {
+                    tagged(v)
+                        .is_some_and(|(t, target)| t == "Ref" && target.as_str() == Some("Buckets"))
+                })
+                && pair.iter().any(|v| v.as_str() == Some(""))
+        })
+    };
+    if is_bucket_mode(cond) {
+        return true;
+    }
+    match tagged(cond) {
+        Some((t, args)) if t == "And" => items(args).into_iter().any(|term| {
+            tagged(term).is_some_and(|(t, target)| {
+                t == "Condition"
+                    && target
+                        .as_str()
+                        .is_some_and(|c| implies_bucket_mode(template, c))
+            }) || is_bucket_mode(term)
+        }),
+        _ => false,
+    }
+}
+
+/// Whether condition `name` is on only when listing is on or in bucket
+/// mode: AllowList's condition, bucket mode's, or an `!Or` of such.
+fn listing_allowed(template: &Value, name: &str) -> bool {
+    if condition_is_on(template, name, "AllowList") || implies_bucket_mode(template, name) {
+        return true;
+    }
+    let Some(cond) = field(template, "Conditions").and_then(|c| field(c, name)) else {
+        return false;
+    };
+    match tagged(cond) {
+        Some((t, args)) if t == "Or" => items(args).into_iter().all(|term| {
+            tagged(term).is_some_and(|(t, target)| {
+                t == "Condition"
+                    && target
+                        .as_str()
+                        .is_some_and(|c| listing_allowed(template, c))
+            })
+        }),
+        _ => false,
+    }
+}
+
+/// Whether condition `name` needs both bucket mode and `AdminOperations`.
+fn admin_operations_on(template: &Value, name: &str) -> bool {
+    let Some(cond) = field(template, "Conditions").and_then(|c| field(c, name)) else {
+        return false;
+    };
+    let Some((t, args)) = tagged(cond) else {
+        return false;
+    };
+    let terms = items(args);
+    let needs_admin = terms.iter().any(|term| {
+        tagged(term).is_some_and(|(t, pair)| {
+            t == "Equals"
+                && pair.as_array().is_some_and(|p| {
+                    p.iter().any(|v| {
+                        tagged(v).is_some_and(|(t, target)| {
+                            t == "Ref" && target.as_str() == Some("AdminOperations")
+                        })
+                    }) && p.iter().any(|v| v.as_str() == Some("true"))
+                })
+        })
+    });
+    t == "And" && needs_admin && implies_bucket_mode(template, name)
+}
+
+/// Bucket mode's Resource, one ARN per allowlisted bucket:
+/// `!Split [",", !Join ["", ["arn:aws:s3:::", !Join ["SUFFIX,arn:aws:s3:::",
+/// !Split [",", !Ref Buckets]], "SUFFIX"]]]`, read as
+/// `arn:aws:s3:::${Bucket}SUFFIX`. Anything else is refused.
+fn bucket_list_text(v: &Value) -> Result<String, String> {
+    let refuse = || {
+        Err(format!(
+            "bucket-mode Resource {v}: not one ARN per allowlisted bucket"
+        ))
+    };
+    let Some((t, args)) = tagged(v) else {
+        return refuse();
+    };
+    let args = args.as_array().cloned().unwrap_or_default();
+    if t != "Split" || args.len() != 2 || args[0].as_str() != Some(",") {
+        return refuse();
+    }
+    let Some(("Join", join)) = tagged(&args[1]).as_ref().map(|(t, a)| (t.as_str(), *a)) else {
+        return refuse();
+    };
+    let join = join.as_array().cloned().unwrap_or_default();
+    let parts = join
+        .get(1)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if join.first().and_then(Value::as_str) != Some("") || !(2..=3).contains(&parts.len()) {
+        return refuse();
+    }
+    let suffix = parts.get(2).and_then(Value::as_str).unwrap_or("");
+    if parts[0].as_str() != Some("arn:aws:s3:::") {
+        return refuse();
+    }
+    let Some(("Join", inner)) = tagged(&parts[1]).as_ref().map(|(t, a)| (t.as_str(), *a)) else {
+        return refuse();
+    };
+    let inner = inner.as_array().cloned().unwrap_or_default();
+    let sep_ok = inner.first().and_then(Value::as_str) == Some(&format!("{suffix},arn:aws:s3:::"));
+    let list_ok = inner.get(1).and_then(tagged).is_some_and(|(t, a)| {
+        t == "Split"
+            && a.as_array().is_some_and(|a| {
+                a.len() == 2
+                    && a[0].as_str() == Some(",")
+                    && tagged(&a[1])
+                        .is_some_and(|(t, target)| t == "Ref" && target.as_str() == Some("Buckets"))
+            })
+    });
+    if !sep_ok || !list_ok || suffix.contains(['*', '?']) && !suffix.ends_with("/*") {
+        return refuse();
+    }
+    Ok(format!("arn:aws:s3:::${{Bucket}}{suffix}"))
+}
+
+/// What a single-bucket ARN is in bucket mode: whole buckets, the default
+/// variant folder (the template's Rules hold the parameters to that).
+fn in_bucket_mode(want: &str) -> String {
+    want.replace("${BucketName}", "${Bucket}")
+        .replace("${KeyPrefix}", "")
+        .replace("${VariantPrefix}", "_variants/")
+}
+
 /// A Resource as text: a literal string as is; `!Sub "…"` with the
 /// partition made `aws`; `!GetAtt X.Arn` as `GetAtt:X.Arn`.
 fn resource_text(v: &Value) -> Result<String, String> {
@@ -276,8 +432,16 @@ impl Checker<'_> {
                 .iter()
                 .any(|(c, on)| *on && condition_is_on(self.template, c, param))
         };
-        let (writes_on, listing_on) = (behind_on("AllowWrite"), behind_on("AllowList"));
-        let cache_on = behind_on("VariantCache");
+        let (writes_on, cache_on) = (behind_on("AllowWrite"), behind_on("VariantCache"));
+        let listing_on = behind
+            .iter()
+            .any(|(c, on)| *on && listing_allowed(self.template, c));
+        let bucket_mode = behind
+            .iter()
+            .any(|(c, on)| *on && implies_bucket_mode(self.template, c));
+        let admin_on = behind
+            .iter()
+            .any(|(c, on)| *on && admin_operations_on(self.template, c));
         for action in &actions {
             if action.contains(['*', '?']) {
                 self.find(place, format!("wildcard action {action:?}"));
@@ -298,6 +462,8 @@ impl Checker<'_> {
                     }
                     OBJECT_ARN
                 }
+                // Bucket mode's HeadBucket: ListBucket without a prefix.
+                "s3:listbucket" if bucket_mode && no_prefix_condition(s) => BUCKET_ARN,
                 "s3:listbucket" => {
                     if !listing_on {
                         self.find(
@@ -306,6 +472,15 @@ impl Checker<'_> {
                         );
                     }
                     self.prefix_condition(place, s);
+                    BUCKET_ARN
+                }
+                "s3:createbucket" | "s3:deletebucket" => {
+                    if !admin_on {
+                        self.find(
+                            place,
+                            format!("{action} not behind !If on bucket mode and AdminOperations == \"true\""),
+                        );
+                    }
                     BUCKET_ARN
                 }
                 "logs:createlogstream" | "logs:putlogevents" => "GetAtt:<LogGroup>.Arn",
@@ -317,8 +492,47 @@ impl Checker<'_> {
                     continue;
                 }
             };
+            // Each Resource with the bucket mode it is used in: a plain one
+            // as is; `!If [<bucket mode>, per-bucket, single]` both ways.
+            let mut checked: Vec<(Result<String, String>, bool)> = Vec::new();
             for r in &resources {
-                match resource_text(r) {
+                match tagged(r) {
+                    Some((t, args)) if t == "If" => {
+                        let a = args.as_array().cloned().unwrap_or_default();
+                        let cond = a.first().and_then(Value::as_str).unwrap_or("?");
+                        if a.len() != 3 || !implies_bucket_mode(self.template, cond) {
+                            checked.push((
+                                Err(format!(
+                                    "Resource !If {args:?}: only !If on bucket mode is checked"
+                                )),
+                                false,
+                            ));
+                            continue;
+                        }
+                        checked.push((bucket_list_text(&a[1]), true));
+                        checked.push((resource_text(&a[2]), bucket_mode));
+                    }
+                    Some((t, _)) if t == "Split" => {
+                        if !bucket_mode {
+                            checked.push((
+                                Err(format!("per-bucket Resource {r}: not behind bucket mode")),
+                                false,
+                            ));
+                        } else {
+                            checked.push((bucket_list_text(r), true));
+                        }
+                    }
+                    _ => checked.push((resource_text(r), bucket_mode)),
+                }
+            }
+            for (text, per_bucket) in checked {
+                let want = if per_bucket && !want.starts_with("GetAtt:") {
+                    in_bucket_mode(want)
+                } else {
+                    want.to_string()
+                };
+                let want = want.as_str();
+                match text {
                     Err(e) => self.find(place, e),
                     Ok(got) if want.starts_with("GetAtt:") => {
                         if !self.is_log_group_arn(&got) {
@@ -348,7 +562,8 @@ impl Checker<'_> {
     }
 
     /// `s3:ListBucket` must carry `StringLike: {s3:prefix: !Sub
-    /// "${KeyPrefix}*"}`, or the role could list the whole bucket.
+    /// "${KeyPrefix}*"}`, or the role could list the whole bucket (bucket
+    /// mode's HeadBucket grant aside: [`no_prefix_condition`]).
     fn prefix_condition(&mut self, place: &str, s: &Value) {
         let prefix = field(s, "Condition")
             .and_then(|c| field(c, "StringLike"))
@@ -525,6 +740,8 @@ Conditions:
   ListingOn: !Equals [!Ref AllowList, "true"]
   WritesOn: !Equals [!Ref AllowWrite, "true"]
   CacheOn: !Equals [!Ref VariantCache, "true"]
+  BucketMode: !Not [!Equals [!Ref Buckets, ""]]
+  BucketAdminOn: !And [!Condition BucketMode, !Equals [!Ref AdminOperations, "true"]]
 Resources:
   LogGroup:
     Type: AWS::Logs::LogGroup
@@ -656,6 +873,31 @@ fn the_policy_checker_catches_bad_policies() {
             "NotAction allows everything",
         ),
         (
+            "bucket mode: a separator that adds every bucket",
+            "- Effect: Allow\n  Action: s3:GetObject\n  Resource: !If\n    - BucketMode\n    - !Split [\",\", !Join [\"\", [\"arn:aws:s3:::\", !Join [\"/*,arn:aws:s3:::*,arn:aws:s3:::\", !Split [\",\", !Ref Buckets]], \"/*\"]]]\n    - !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/${KeyPrefix}*\"\n",
+            "not one ARN per allowlisted bucket",
+        ),
+        (
+            "bucket mode: whole buckets for the variant cache",
+            "- !If\n  - CacheOn\n  - Effect: Allow\n    Action: s3:PutObject\n    Resource: !If\n      - BucketMode\n      - !Split [\",\", !Join [\"\", [\"arn:aws:s3:::\", !Join [\"/*,arn:aws:s3:::\", !Split [\",\", !Ref Buckets]], \"/*\"]]]\n      - !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/${KeyPrefix}${VariantPrefix}*\"\n  - !Ref AWS::NoValue\n",
+            "want \"arn:aws:s3:::${Bucket}/_variants/*\"",
+        ),
+        (
+            "bucket mode: per-bucket grant outside bucket mode",
+            "- Effect: Allow\n  Action: s3:GetObject\n  Resource: !Split [\",\", !Join [\"\", [\"arn:aws:s3:::\", !Join [\"/*,arn:aws:s3:::\", !Split [\",\", !Ref Buckets]], \"/*\"]]]\n",
+            "not behind bucket mode",
+        ),
+        (
+            "CreateBucket without AdminOperations",
+            "- !If\n  - BucketMode\n  - Effect: Allow\n    Action: [s3:CreateBucket, s3:DeleteBucket]\n    Resource: !Split [\",\", !Join [\"\", [\"arn:aws:s3:::\", !Join [\",arn:aws:s3:::\", !Split [\",\", !Ref Buckets]]]]]\n  - !Ref AWS::NoValue\n",
+            "not behind !If on bucket mode and AdminOperations",
+        ),
+        (
+            "HeadBucket's grant outside bucket mode",
+            "- Effect: Allow\n  Action: s3:ListBucket\n  Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}\"\n  Condition:\n    \"Null\":\n      s3:prefix: \"true\"\n",
+            "without Condition StringLike",
+        ),
+        (
             "logs on every log group",
             "- Effect: Allow\n  Action: logs:PutLogEvents\n  Resource: \"*\"\n",
             "only the function's own log group",
@@ -711,9 +953,19 @@ fn the_policy_checker_catches_bad_policies() {
             "wildcard action",
         ),
         (
-            "Resource: !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/${KeyPrefix}*\"",
-            "Resource: \"*\"",
+            "- !Sub \"arn:${AWS::Partition}:s3:::${BucketName}/${KeyPrefix}*\"",
+            "- \"*\"",
             "every bucket",
+        ),
+        (
+            "!Join [\"/*,arn:aws:s3:::\"",
+            "!Join [\"/*,arn:aws:s3:::*,arn:aws:s3:::\"",
+            "not one ARN per allowlisted bucket",
+        ),
+        (
+            "- BucketAdminOn",
+            "- BucketMode",
+            "not behind !If on bucket mode and AdminOperations",
         ),
         (
             "s3:prefix: !Sub \"${KeyPrefix}*\"",
