@@ -39,9 +39,13 @@ trap cleanup EXIT
 # A private copy of the sample data: writes are on, and nothing may touch the
 # checkout's files (redirects are not followed either, see below).
 cp -r sample-data "$work/data"
-"$bin" serve --addr "127.0.0.1:$port" --data "$work/data" --api-key "$key" \
+# Ids on, with the secret the sample events use, so the spec's example id
+# (events/object-by-id.json's) names a real object; the fuzzing key is an
+# admin key, so /id/{key} answers too.
+"$bin" serve --addr "127.0.0.1:$port" --data "$work/data" --admin-api-key "$key" \
   --rate-limit 100000 --burst-limit 100000 --quota-limit 100000000 \
-  --allow-list --allow-write >"$work/serve.log" 2>&1 &
+  --allow-list --allow-write --id-secret events-id-secret-0123456789abcdef \
+  >"$work/serve.log" 2>&1 &
 server=$!
 
 for _ in $(seq 1 100); do

@@ -360,6 +360,22 @@ impl App {
             (Method::Get | Method::Head, Target::Object(key)) if transform => {
                 self.transform(req, key).await
             }
+            // A signature signs a transform: alone it is a mistake, not
+            // something to ignore.
+            (Method::Get | Method::Head, Target::Object(_))
+                if crate::transform::SIGNING_PARAMS
+                    .iter()
+                    .any(|p| req.query.contains_key(*p)) =>
+            {
+                let name = crate::transform::SIGNING_PARAMS
+                    .iter()
+                    .find(|p| req.query.contains_key(**p))
+                    .copied()
+                    .unwrap_or("sig");
+                Err(Error::BadRequest(format!(
+                    "{name}: signs a transform; give it with the transform parameters (w, h, fit, gravity, format, q, dpr)"
+                )))
+            }
             (Method::Get, Target::Object(key)) => self.get(req, key).await,
             (Method::Head, Target::Object(key)) => self.head(req, key).await,
             (Method::Put | Method::Delete, Target::Object(key)) if self.config.allow_write => {

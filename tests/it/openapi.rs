@@ -73,14 +73,49 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     (
         "/{key}",
         "PUT",
-        &[307, 400, 403, 405, 413, 429, 502, 503, 504],
+        &[200, 307, 400, 403, 404, 405, 409, 413, 429, 502, 503, 504],
     ),
     (
         "/{key}",
         "DELETE",
-        &[307, 400, 403, 405, 429, 502, 503, 504],
+        &[204, 307, 400, 403, 404, 405, 409, 429, 502, 503, 504],
     ),
     ("/{key}", "OPTIONS", &[204]),
+    (
+        "/o/{id}",
+        "GET",
+        &[
+            200, 206, 304, 307, 400, 403, 404, 412, 413, 416, 422, 429, 502, 503, 504,
+        ],
+    ),
+    (
+        "/o/{id}",
+        "HEAD",
+        &[200, 304, 307, 400, 403, 404, 412, 413, 429, 502, 503, 504],
+    ),
+    ("/o/{id}", "OPTIONS", &[204]),
+    (
+        "/presign/o/{id}",
+        "GET",
+        &[200, 400, 403, 404, 429, 502, 503, 504],
+    ),
+    (
+        "/presign/o/{id}",
+        "HEAD",
+        &[200, 400, 403, 404, 429, 502, 503, 504],
+    ),
+    ("/presign/o/{id}", "OPTIONS", &[204]),
+    (
+        "/id/{key}",
+        "GET",
+        &[200, 400, 403, 404, 429, 502, 503, 504],
+    ),
+    (
+        "/id/{key}",
+        "HEAD",
+        &[200, 400, 403, 404, 429, 502, 503, 504],
+    ),
+    ("/id/{key}", "OPTIONS", &[204]),
 ];
 
 /// One of each error the function answers with. The `match` has no
@@ -468,6 +503,12 @@ impl Spec {
 fn route(path: &str) -> &'static str {
     if path.is_empty() || path == "/" {
         "/"
+    } else if path.starts_with("/presign/o/") {
+        "/presign/o/{id}"
+    } else if path.starts_with("/o/") {
+        "/o/{id}"
+    } else if path.starts_with("/id/") {
+        "/id/{key}"
     } else if path.starts_with("/presign/") {
         "/presign/{key}"
     } else if path.ends_with('/') {
@@ -1002,6 +1043,75 @@ async fn real_answers_are_documented() {
         r.expect("GET", png, &[], None, 429).await;
         r.expect("HEAD", "/", &[], None, 429).await;
     }
+}
+
+/// Bucket mode and the id routes, over the local gateway, against the
+/// spec (the probe's key is the admin key here).
+#[tokio::test]
+async fn bucket_mode_and_id_answers_are_documented() {
+    let spec = Spec::load();
+    let fx = Fixture::with(&[
+        ("buckets", "images,fresh"),
+        ("allow-list", "true"),
+        ("allow-write", "true"),
+        ("admin-key-ids", "local00001"),
+        ("id-secret", "openapi-id-secret-0123456789abcdef"),
+    ])
+    .await;
+    let (_gw, base) = gateway(fx.app.clone(), |_| {}).await;
+    let p = Probe {
+        spec: &spec,
+        client: client(),
+        base,
+        exact_allow: false,
+    };
+    let (_, body) = p.expect("GET", "/", &[], None, 200).await;
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["buckets"], serde_json::json!(["images"]));
+    p.expect("HEAD", "/", &[], None, 200).await;
+    p.expect("GET", "/images/", &[], None, 200).await;
+    p.expect("GET", "/images/icons/logo.png", &[], None, 200)
+        .await;
+    p.expect("HEAD", "/images/icons/logo.png", &[], None, 200)
+        .await;
+    p.expect("GET", "/Images/icons/logo.png", &[], None, 400)
+        .await;
+    p.expect("GET", "/elsewhere/icons/logo.png", &[], None, 404)
+        .await;
+    p.expect("PUT", "/fresh", &[], None, 200).await;
+    p.expect("PUT", "/fresh", &[], None, 409).await;
+    p.expect("PUT", "/fresh", &[], Some(b"<nonsense/>".to_vec()), 400)
+        .await;
+    p.expect("DELETE", "/images", &[], None, 409).await;
+    p.expect("DELETE", "/fresh", &[], None, 204).await;
+    p.expect("DELETE", "/fresh", &[], None, 404).await;
+    p.expect("GET", "/presign/images/icons/logo.png", &[], None, 200)
+        .await;
+    let (_, body) = p
+        .expect("GET", "/id/images/icons/logo.png", &[], None, 200)
+        .await;
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    let id = v["id"].as_str().expect("id").to_string();
+    p.expect("HEAD", "/id/images/icons/logo.png", &[], None, 200)
+        .await;
+    p.expect("GET", "/id/images/nope.png", &[], None, 404).await;
+    p.expect("OPTIONS", "/id/images/icons/logo.png", &[], None, 204)
+        .await;
+    let by_id = format!("/o/{id}");
+    p.expect("GET", &by_id, &[], None, 200).await;
+    p.expect("HEAD", &by_id, &[], None, 200).await;
+    p.expect("GET", &by_id, &[("Range", "bytes=0-9")], None, 206)
+        .await;
+    p.expect("GET", "/o/garbage", &[], None, 404).await;
+    p.expect("HEAD", "/o/garbage", &[], None, 404).await;
+    p.expect("OPTIONS", &by_id, &[], None, 204).await;
+    let presign = format!("/presign/o/{id}");
+    p.expect("GET", &presign, &[], None, 200).await;
+    p.expect("HEAD", &presign, &[], None, 200).await;
+    p.expect("GET", &format!("{presign}?method=PUT"), &[], None, 400)
+        .await;
+    p.expect("GET", "/presign/o/garbage", &[], None, 404).await;
+    p.expect("OPTIONS", &presign, &[], None, 204).await;
 }
 
 #[tokio::test]

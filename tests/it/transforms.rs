@@ -913,3 +913,19 @@ async fn cli_signed_url_works_over_http() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("S3GATE_SIGNING_SECRET"));
 }
+
+#[tokio::test]
+async fn a_signature_without_a_transform_is_a_400() {
+    let fx = Fixture::new().await;
+    for query in [&[("sig", "0000")][..], &[("expires", "1999999999")][..]] {
+        let got = transform(&fx, "partnerimages/67/28/67286576.jpeg", query).await;
+        got.assert_error(400, "BadRequest", &format!("{query:?}"));
+        let name = query[0].0;
+        assert!(
+            got.message()
+                .starts_with(&format!("{name}: signs a transform")),
+            "{}",
+            got.message()
+        );
+    }
+}
