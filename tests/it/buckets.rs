@@ -872,3 +872,121 @@ async fn settings_that_cannot_work_are_refused_at_start() {
     ]);
     assert!(e.contains("variant-prefix"), "{e}");
 }
+
+/// `s3gate serve --buckets … --admin-api-key …` and `s3gate get --id` as
+/// processes, over real HTTP.
+#[tokio::test]
+async fn serve_and_get_by_id_as_processes() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let data = tempfile::tempdir().expect("tempdir");
+    crate::support::copy_dir(&crate::support::repo().join("sample-data"), data.path());
+    std::fs::create_dir_all(data.path().join("docs")).expect("mkdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .args(["--buckets", "images,docs", "--allow-list", "--api-key", KEY])
+        .args(["--admin-api-key", ADMIN, "--id-secret", ID_SECRET])
+        .env_remove("S3GATE_API_KEY")
+        .env_remove("S3GATE_BUCKET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut banner = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("utf-8");
+        let done = line.starts_with("Press Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let text = banner.join("\n");
+    let url = banner[0]
+        .rsplit(' ')
+        .next()
+        .expect("url")
+        .trim_end_matches('/')
+        .to_string();
+    assert!(text.contains("buckets: images, docs"), "{text}");
+    assert!(text.contains("admin keys: 1 (ids local00002)"), "{text}");
+    assert!(
+        !text.contains(ADMIN) && !text.contains(KEY),
+        "no key printed: {text}"
+    );
+
+    let got = call(&url, "GET", "/", Some(KEY), None).await;
+    assert_eq!(
+        got.json(),
+        serde_json::json!({"buckets": ["images", "docs"]})
+    );
+    call(&url, "GET", &format!("/id/images/{JPEG}"), Some(KEY), None)
+        .await
+        .expect(403, Some("Forbidden"), "normal key on /id/");
+    let made = call(
+        &url,
+        "GET",
+        &format!("/id/images/{JPEG}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    made.expect(200, None, "admin key on /id/");
+    let id = made.json()["id"].as_str().expect("id").to_string();
+
+    let out = data.path().join("by-id.jpeg");
+    let get = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args(["get", "--id", &id, "--url", &url, "--api-key", KEY, "-o"])
+        .arg(&out)
+        .output()
+        .expect("get runs");
+    assert!(
+        get.status.success(),
+        "{}",
+        String::from_utf8_lossy(&get.stderr)
+    );
+    assert_eq!(std::fs::read(&out).expect("written"), sample(JPEG));
+    let stderr = String::from_utf8_lossy(&get.stderr);
+    assert!(
+        !stderr.contains("partnerimages"),
+        "the key stays hidden: {stderr}"
+    );
+    for bad in ["not/an/id", "ab cd", ""] {
+        let get = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+            .args(["get", "--id", bad, "--url", &url, "--api-key", KEY])
+            .output()
+            .expect("get runs");
+        assert_eq!(get.status.code(), Some(2), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&get.stderr).contains("--id"),
+            "{bad:?}"
+        );
+    }
+    let absent = ours_id("images", "absent.jpg");
+    let get = Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args([
+            "get",
+            "--id",
+            &absent,
+            "--url",
+            &url,
+            "--api-key",
+            KEY,
+            "-o",
+        ])
+        .arg(data.path().join("absent.jpeg"))
+        .output()
+        .expect("get runs");
+    assert!(!get.status.success());
+    assert!(!data.path().join("absent.jpeg").exists());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn ours_id(bucket: &str, key: &str) -> String {
+    s3gate::ids::Ids::new(ID_SECRET.as_bytes()).encode(bucket, key)
+}
