@@ -142,13 +142,7 @@ mod tests {
     use super::*;
     use crate::transform::negotiate::choose_format_within;
     use crate::transform::params::{Format, FormatChoice, SourceKind};
-    use crate::transform::tests::q;
-
-    fn spec(pairs: &[(&str, &str)]) -> Spec {
-        Spec::from_query(&q(pairs))
-            .expect("valid")
-            .expect("a transform")
-    }
+    use crate::transform::tests::spec;
 
     #[test]
     fn fit_modes_follow_sharp_without_enlarging() {

@@ -94,4 +94,11 @@ pub(crate) mod tests {
         }
         m
     }
+
+    /// The transform these query pairs ask for (they must be valid).
+    pub(crate) fn spec(pairs: &[(&str, &str)]) -> super::params::Spec {
+        super::params::Spec::from_query(&q(pairs))
+            .expect("valid")
+            .expect("a transform")
+    }
 }

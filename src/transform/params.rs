@@ -358,14 +358,8 @@ impl SourceKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::tests::q;
+    use crate::transform::tests::{q, spec};
     use crate::transform::variant_id;
-
-    fn spec(pairs: &[(&str, &str)]) -> Spec {
-        Spec::from_query(&q(pairs))
-            .expect("valid")
-            .expect("a transform")
-    }
 
     #[test]
     fn no_transform_parameters_means_no_transform() {
