@@ -75,6 +75,8 @@ pub struct Config {
     pub variant_prefix: String,
     /// `None`: four per core.
     pub transform_queue: Option<usize>,
+    /// EMF metrics in each request's JSON log line.
+    pub metrics: bool,
     /// The Lambda function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, MB):
     /// it bounds a transform's pixels and its AVIF size. `None` outside
     /// Lambda (no bound).
@@ -356,8 +358,11 @@ impl Config {
             ));
         }
 
+        let metrics = boolean(&raw, "metrics", &mut problems).unwrap_or(true);
+
         if problems.is_empty() {
             Ok(Config {
+                metrics,
                 bucket,
                 buckets,
                 admin_key_ids,

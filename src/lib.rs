@@ -11,6 +11,7 @@ pub mod ids;
 pub mod lambda;
 pub mod limits;
 pub mod media;
+pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod storage;

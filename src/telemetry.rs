@@ -7,6 +7,16 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
+static JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Whether log lines are JSON (Lambda's `AWS_LAMBDA_LOG_FORMAT=JSON`, which
+/// the template sets): where metrics are written, as EMF needs JSON.
+pub fn json_logs() -> bool {
+    *JSON.get_or_init(|| {
+        std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"))
+    })
+}
+
 /// Level from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`, else `info` for s3gate
 /// and `warn` for the libraries.
 pub fn init() {
@@ -25,7 +35,7 @@ pub fn init() {
             .ok()
         })
         .unwrap_or_else(|| EnvFilter::new("warn,s3gate=info"));
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = json_logs();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -169,4 +169,9 @@ pub const SETTINGS: &[Setting] = &[
         Some("_variants/"),
         "folder (under key-prefix) of the variant cache; reserved: the API serves and accepts nothing under it",
     ),
+    flag(
+        "metrics",
+        "true",
+        "CloudWatch Embedded Metric Format in each request's JSON log line (latency, storage latency, bytes, status class, cold start, transform time); written whatever RUST_LOG says",
+    ),
 ];

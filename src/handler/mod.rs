@@ -114,7 +114,9 @@ impl App {
         // Inner steps (a transform's wait and work) end a little before the
         // whole request does, so they answer for themselves.
         req.deadline = Instant::now() + budget.saturating_sub(Duration::from_millis(300));
-        let reply = match tokio::time::timeout(budget, self.handle(&req)).await {
+        let (reply, spent) =
+            crate::metrics::measured(tokio::time::timeout(budget, self.handle(&req))).await;
+        let reply = match reply {
             Ok(reply) => reply,
             // Cut off while transforming: the transform's time, not the
             // store's (an AVIF encode cannot be interrupted).
@@ -150,7 +152,17 @@ impl App {
             response.body = None;
             stream = None;
         }
-        log(&req, response.status_code, bytes, started, detail);
+        let metrics = self.config.metrics.then(|| crate::metrics::RequestMetrics {
+            stage: &req.stage,
+            route: route_kind(&req),
+            status: response.status_code,
+            latency: started.elapsed(),
+            spent,
+            transformed: spent.transform > Duration::ZERO,
+            bytes,
+            cold: crate::metrics::cold_start(),
+        });
+        log(&req, response.status_code, bytes, started, detail, metrics);
         Answer { response, stream }
     }
 
@@ -405,9 +417,37 @@ fn settle(conditions: &Conditions, meta: &ObjectMeta) -> Option<Result<Reply, Er
     }
 }
 
+/// The route a request took, from a fixed list (a metric dimension: never
+/// the key).
+fn route_kind(req: &Request) -> &'static str {
+    if req.method == Method::Options {
+        return "options";
+    }
+    match &req.target {
+        Ok(Target::Object(_)) if crate::transform::is_transform(&req.query) => "transform",
+        Ok(Target::Object(_)) => "object",
+        Ok(Target::Listing(_) | Target::Bucket) => "listing",
+        Ok(Target::Presign(_) | Target::PresignById(_)) => "presign",
+        Ok(Target::ById(_)) => "by_id",
+        Ok(Target::IdOf(_)) => "id",
+        Ok(Target::Buckets) => "buckets",
+        Ok(Target::Reserved | Target::UnknownBucket) | Err(_) => "refused",
+    }
+}
+
 /// The one log line of a request; a store's own words for a failure, when
-/// there are any, go here and never to the caller.
-fn log(req: &Request, status: u16, bytes: u64, started: Instant, detail: Option<String>) {
+/// there are any, go here and never to the caller. With metrics on and
+/// JSON logs (Lambda's), the line carries them as CloudWatch EMF and is
+/// written whatever the log filter says, so a `RUST_LOG=warn` cannot drop
+/// them by accident.
+fn log(
+    req: &Request,
+    status: u16,
+    bytes: u64,
+    started: Instant,
+    detail: Option<String>,
+    metrics: Option<crate::metrics::RequestMetrics<'_>>,
+) {
     let key = match &req.target {
         Ok(Target::Object(k) | Target::Listing(k) | Target::Presign(k) | Target::IdOf(k)) => {
             k.as_str()
@@ -417,6 +457,37 @@ fn log(req: &Request, status: u16, bytes: u64, started: Instant, detail: Option<
     let bucket = req.bucket.as_deref().unwrap_or_default();
     let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let method = req.method.as_str();
+    if let Some(metrics) = metrics.filter(|_| crate::telemetry::json_logs()) {
+        let now = std::time::SystemTime::now();
+        let mut line = serde_json::Map::new();
+        line.insert(
+            "timestamp".into(),
+            aws_smithy_types::DateTime::from(now)
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .unwrap_or_default()
+                .into(),
+        );
+        let (level, message) = match &detail {
+            Some(_) => ("WARN", "storage failure"),
+            None => ("INFO", "request"),
+        };
+        line.insert("level".into(), level.into());
+        line.insert("message".into(), message.into());
+        line.insert("request_id".into(), req.request_id.clone().into());
+        line.insert("method".into(), method.into());
+        line.insert("bucket".into(), bucket.into());
+        line.insert("key".into(), key.into());
+        line.insert("status".into(), status.into());
+        line.insert("bytes".into(), bytes.into());
+        line.insert("duration_ms".into(), duration_ms.into());
+        if let Some(detail) = detail {
+            line.insert("detail".into(), detail.into());
+        }
+        line.insert("target".into(), "s3gate::handler".into());
+        line.extend(metrics.emf(now));
+        write_line(&serde_json::Value::Object(line).to_string());
+        return;
+    }
     match detail {
         Some(detail) => tracing::warn!(
             request_id = %req.request_id, method, bucket, key, status, duration_ms,
@@ -427,4 +498,12 @@ fn log(req: &Request, status: u16, bytes: u64, started: Instant, detail: Option<
             "request"
         ),
     }
+}
+
+/// One line on stderr, where tracing writes the others; a closed stderr is
+/// no reason to fail a request.
+fn write_line(line: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
 }

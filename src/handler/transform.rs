@@ -277,12 +277,15 @@ impl App {
             .map_err(|_| Error::TransformTimeout(limit))?
             .map_err(|_| Error::Unprocessable("the server is shutting down".to_string()))?;
         let (probe, work_spec) = (source.probe, spec.clone());
+        let started = std::time::Instant::now();
         let output = tokio::task::spawn_blocking(move || {
             pipeline::run(&bytes, probe, &work_spec, format, deadline)
         })
-        .await
-        .map_err(|_| Error::Unprocessable("the image could not be transformed".to_string()))?
-        .map_err(|f| refused(req, key, f, limit))?;
+        .await;
+        crate::metrics::add_transform(started.elapsed());
+        let output = output
+            .map_err(|_| Error::Unprocessable("the image could not be transformed".to_string()))?
+            .map_err(|f| refused(req, key, f, limit))?;
         req.transforming.store(false, Ordering::Release);
         Ok(output.bytes)
     }

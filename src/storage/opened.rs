@@ -72,11 +72,12 @@ impl Opened {
     /// what is left of the S3 timeout, and returns the part asked for. A
     /// body that ends early or runs long is an error, never a short 200.
     pub async fn read(self) -> Result<Vec<u8>, StoreError> {
-        let body = tokio::time::timeout_at(self.deadline, read_exact(self.body, self.length))
-            .await
-            .map_err(|_| {
-                StoreError::Timeout("the body did not arrive within the S3 timeout".into())
-            })??;
+        let started = std::time::Instant::now();
+        let body = tokio::time::timeout_at(self.deadline, read_exact(self.body, self.length)).await;
+        crate::metrics::add_storage(started.elapsed());
+        let body = body.map_err(|_| {
+            StoreError::Timeout("the body did not arrive within the S3 timeout".into())
+        })??;
         match (self.cut, self.part) {
             (true, Some(p)) => Ok(body[p.start as usize..=p.end as usize].to_vec()),
             _ => Ok(body),

@@ -429,11 +429,14 @@ impl S3Store {
     /// The SDK's operation timeout ends when the response headers arrive;
     /// this bounds the body as well.
     async fn bounded<T>(&self, fut: impl Future<Output = T>) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout + Duration::from_millis(250), fut)
+        let started = std::time::Instant::now();
+        let out = tokio::time::timeout(self.timeout + Duration::from_millis(250), fut)
             .await
             .map_err(|_| {
                 StoreError::Timeout(format!("no complete answer within {:?}", self.timeout))
-            })
+            });
+        crate::metrics::add_storage(started.elapsed());
+        out
     }
 }
 

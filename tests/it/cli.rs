@@ -61,6 +61,110 @@ fn json_logs_have_the_fields_and_never_the_api_key() {
     );
 }
 
+/// The request lines of a run's stderr, parsed.
+fn request_lines(stderr: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "request" || v["message"] == "storage failure")
+        .collect()
+}
+
+#[test]
+fn metrics_ride_in_the_one_log_line_as_emf() {
+    let out = s3gate(
+        &["invoke", "events/get-object.json"],
+        &[("AWS_LAMBDA_LOG_FORMAT", "JSON")],
+    );
+    assert!(out.status.success());
+    let lines = request_lines(&out.stderr);
+    assert_eq!(lines.len(), 1, "one line per request: {lines:?}");
+    let line = &lines[0];
+    println!("EMF line: {line}");
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "s3gate", "{line}");
+    assert!(line["_aws"]["Timestamp"].is_u64(), "{line}");
+    for set in directive["Dimensions"].as_array().expect("dimension sets") {
+        for name in set.as_array().expect("set") {
+            assert!(
+                line[name.as_str().expect("name")].is_string(),
+                "{name}: {line}"
+            );
+        }
+    }
+    let names: Vec<&str> = directive["Metrics"]
+        .as_array()
+        .expect("metrics")
+        .iter()
+        .map(|m| m["Name"].as_str().expect("name"))
+        .collect();
+    for name in [
+        "Requests",
+        "Latency",
+        "StorageLatency",
+        "BytesOut",
+        "ColdStart",
+    ] {
+        assert!(names.contains(&name), "{name} missing: {line}");
+        assert!(line[name].is_number(), "{name}: {line}");
+    }
+    assert_eq!(line["Stage"], "dev");
+    assert_eq!(line["Route"], "object");
+    assert_eq!(line["StatusClass"], "2xx");
+    assert_eq!(line["BytesOut"], 1792);
+    assert_eq!(line["ColdStart"], 1, "invoke is a fresh process");
+    assert!(line["StorageLatency"].as_f64().expect("ms") > 0.0, "{line}");
+    assert!(
+        line["StorageLatency"].as_f64() <= line["Latency"].as_f64(),
+        "{line}"
+    );
+
+    // RUST_LOG cannot drop them by accident.
+    let quiet = s3gate(
+        &["invoke", "events/get-object.json"],
+        &[("AWS_LAMBDA_LOG_FORMAT", "JSON"), ("RUST_LOG", "error")],
+    );
+    let lines = request_lines(&quiet.stderr);
+    assert_eq!(lines.len(), 1, "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert!(lines[0]["_aws"].is_object());
+
+    // The setting can, and then RUST_LOG decides again.
+    let off = s3gate(
+        &["invoke", "events/get-object.json", "--metrics=false"],
+        &[("AWS_LAMBDA_LOG_FORMAT", "JSON")],
+    );
+    let lines = request_lines(&off.stderr);
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].get("_aws").is_none(), "{}", lines[0]);
+    let off_quiet = s3gate(
+        &["invoke", "events/get-object.json"],
+        &[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("RUST_LOG", "error"),
+            ("S3GATE_METRICS", "false"),
+        ],
+    );
+    assert!(request_lines(&off_quiet.stderr).is_empty());
+
+    // A transform reports its time; a refused key its route, bounded.
+    let transform = s3gate(
+        &["invoke", "events/transform.json"],
+        &[("AWS_LAMBDA_LOG_FORMAT", "JSON")],
+    );
+    let line = &request_lines(&transform.stderr)[0];
+    assert_eq!(line["Route"], "transform");
+    assert!(line["TransformTime"].as_f64().expect("ms") > 0.0, "{line}");
+    let bad = s3gate(
+        &["invoke", "events/bad-key.json"],
+        &[("AWS_LAMBDA_LOG_FORMAT", "JSON")],
+    );
+    let line = &request_lines(&bad.stderr)[0];
+    assert_eq!(
+        (&line["Route"], &line["StatusClass"]),
+        (&"refused".into(), &"4xx".into())
+    );
+}
+
 #[test]
 fn invoke_against_another_endpoint_and_bucket() {
     // --endpoint-url with nothing there: the handler still answers, with a 502.
