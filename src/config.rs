@@ -77,6 +77,8 @@ pub struct Config {
     pub transform_queue: Option<usize>,
     /// EMF metrics in each request's JSON log line.
     pub metrics: bool,
+    /// The stage cache's TTL in front of the function (zero: none).
+    pub cache_ttl: Duration,
     /// The Lambda function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, MB):
     /// it bounds a transform's pixels and its AVIF size. `None` outside
     /// Lambda (no bound).
@@ -359,10 +361,19 @@ impl Config {
         }
 
         let metrics = boolean(&raw, "metrics", &mut problems).unwrap_or(true);
+        // API Gateway's cache TTL is 0 to 3,600 s.
+        let cache_ttl = Duration::from_secs(number(&raw, "cache-ttl", 0, 3600, &mut problems));
+        if !cache_ttl.is_zero() && response_mode == ResponseMode::Stream {
+            problems.push(
+                "cache-ttl with response-mode stream: API Gateway does not cache streamed answers"
+                    .to_string(),
+            );
+        }
 
         if problems.is_empty() {
             Ok(Config {
                 metrics,
+                cache_ttl,
                 bucket,
                 buckets,
                 admin_key_ids,

@@ -169,6 +169,11 @@ pub const SETTINGS: &[Setting] = &[
         Some("_variants/"),
         "folder (under key-prefix) of the variant cache; reserved: the API serves and accepts nothing under it",
     ),
+    setting(
+        "cache-ttl",
+        Some("0"),
+        "seconds the API Gateway stage cache keeps answers (template: CacheTtl with CacheSize on; 0: no cache): presigned URLs in 307s live this much longer, so a cached redirect is never expired; `s3gate serve` emulates the cache with it",
+    ),
     flag(
         "metrics",
         "true",

@@ -112,9 +112,12 @@ impl App {
                 limit: self.config.body_limit(),
             }),
             LargeObjects::Redirect => {
+                // Behind a stage cache the 307 may be served for up to its
+                // TTL: the URL outlives it by the usual lifetime.
+                let ttl = self.config.presign_ttl + self.config.cache_ttl;
                 let presigned = self
                     .store
-                    .presigned("GET", key, self.config.presign_ttl, None, Some(kind))
+                    .presigned("GET", key, ttl, None, Some(kind))
                     .await?;
                 Ok(Reply::Redirect {
                     location: presigned.url,

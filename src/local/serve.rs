@@ -52,6 +52,13 @@ fn serve_command() -> Command {
                 .help("usage plan quota period [default: DAY]"),
         )
         .arg(
+            Arg::new("cache-size")
+                .long("cache-size")
+                .value_name("GB")
+                .value_parser(["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"])
+                .help("with --cache-ttl: the emulated stage cache's capacity, as API Gateway's CacheClusterSize [default: 0.5]"),
+        )
+        .arg(
             Arg::new("max-connections")
                 .long("max-connections")
                 .value_name("N")
@@ -190,6 +197,15 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
         }
     }
     let backend = Backend::from_matches(m, &cfg.admin_key_ids()).await?;
+    let mut cfg = cfg;
+    let cache_ttl = backend.app.config.cache_ttl;
+    if !cache_ttl.is_zero() {
+        let gb: f64 = m
+            .get_one::<String>("cache-size")
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0.5);
+        cfg.cache = Some((cache_ttl, (gb * 1e9) as usize));
+    }
     let buckets = match &backend.app.config.buckets {
         Some(list) => list.join(", "),
         None => backend.app.config.bucket.clone(),
@@ -217,6 +233,7 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
         cfg.quota_period,
     );
     let first_key = cfg.api_keys.first().cloned().unwrap_or_default();
+    let cache = cfg.cache;
     let admin_ids = cfg.admin_key_ids();
     let gateway = Gateway::start(backend.app.clone(), cfg, addr)
         .await
@@ -250,6 +267,13 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
         "  usage plan: {rate} req/s, burst {burst}, quota {quota} per {}",
         period.as_str()
     ));
+    if let Some((ttl, bytes)) = cache {
+        say(&format!(
+            "  stage cache: GET answers kept {} s, {:.1} GB (API Gateway's, emulated)",
+            ttl.as_secs(),
+            bytes as f64 / 1e9
+        ));
+    }
     let sample = "partnerimages/67/28/67286576.jpeg";
     let try_path = match &backend.app.config.buckets {
         None => format!("-o photo.jpeg {url}{sample}"),

@@ -4,6 +4,7 @@
 
 mod bad_input;
 mod buckets;
+mod cache;
 mod cli;
 mod events;
 mod fault_proxy;

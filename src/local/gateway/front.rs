@@ -214,6 +214,44 @@ pub(super) async fn serve(
             return resp;
         }
     };
+    // The stage cache answers before the function, after the key and the
+    // usage plan (a hit counts against the plan, as in API Gateway).
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let cache_key = shared
+        .cache
+        .as_ref()
+        .filter(|_| shared.app.config.response_mode == ResponseMode::Buffered)
+        .and_then(|c| c.key(&parts.method, proxy.as_deref(), &query, &parts.headers));
+    if let (Some(cache), Some(ck)) = (&shared.cache, &cache_key)
+        && let Some(hit) = cache.get(ck)
+        && let Ok(resp) = to_http(&hit, false)
+    {
+        let mut resp = full(resp);
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-amzn-requestid", v);
+        }
+        // An API-key caller's `max-age=0` is ignored, and said to be.
+        let wants_fresh = parts
+            .headers
+            .get_all(hyper::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|d| d.trim().eq_ignore_ascii_case("max-age=0"))
+            });
+        if wants_fresh {
+            resp.headers_mut().insert(
+                hyper::header::WARNING,
+                HeaderValue::from_static(super::cache::IGNORED_INVALIDATION),
+            );
+        }
+        return resp;
+    }
     let event = build_event(
         &parts,
         stage,
@@ -237,9 +275,13 @@ pub(super) async fn serve(
     let answered = match shared.app.config.response_mode {
         ResponseMode::Buffered => {
             let handled = tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.handle_event(ev));
-            handled
-                .await
-                .map(|resp| to_http(&resp.to_json(), head).ok().map(full))
+            handled.await.map(|resp| {
+                let json = resp.to_json();
+                if let (Some(cache), Some(ck)) = (&shared.cache, cache_key) {
+                    cache.put(ck, &json, resp.body_bytes().len());
+                }
+                to_http(&json, head).ok().map(full)
+            })
         }
         // The time to the prelude is bounded as a buffered answer is; the
         // body then comes as it arrives, each chunk within the S3 timeout.

@@ -17,6 +17,7 @@
 //! Its own answers carry the CORS origin, as the template's gateway
 //! responses do.
 
+pub mod cache;
 mod event;
 mod front;
 mod usage;
@@ -73,6 +74,9 @@ pub struct GatewayConfig {
     pub body_read_timeout: Duration,
     /// Connections open at once; past it the longest idle one is closed.
     pub max_connections: usize,
+    /// The emulated stage cache: its TTL and capacity in bytes (`None`:
+    /// no cache, API Gateway's default).
+    pub cache: Option<(Duration, usize)>,
 }
 
 impl GatewayConfig {
@@ -106,6 +110,7 @@ impl GatewayConfig {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            cache: None,
         }
     }
 }
@@ -113,6 +118,7 @@ impl GatewayConfig {
 struct Shared {
     app: App,
     cfg: GatewayConfig,
+    cache: Option<cache::StageCache>,
     keys: Vec<Key>,
     conns: Registry,
 }
@@ -177,6 +183,7 @@ pub struct Gateway {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
+    shared: Arc<Shared>,
 }
 
 impl Gateway {
@@ -199,7 +206,11 @@ impl Gateway {
                 }),
             })
             .collect();
+        let stage_cache = cfg
+            .cache
+            .map(|(ttl, bytes)| cache::StageCache::new(ttl, bytes, app.config.transforms));
         let shared = Arc::new(Shared {
+            cache: stage_cache,
             app,
             cfg,
             keys,
@@ -213,6 +224,7 @@ impl Gateway {
         // hyper's header timeout only runs with a timer.
         http.timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(shared.cfg.header_read_timeout);
+        let kept = shared.clone();
         let done = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
             let mut next_id = 0u64;
@@ -289,11 +301,21 @@ impl Gateway {
             }
             while conns.join_next().await.is_some() {}
         });
-        Ok(Gateway { addr, stop, done })
+        Ok(Gateway {
+            addr,
+            stop,
+            done,
+            shared: kept,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The emulated stage cache's hits and misses (`None`: no cache).
+    pub fn cache_stats(&self) -> Option<cache::CacheStats> {
+        self.shared.cache.as_ref().map(cache::StageCache::stats)
     }
 
     /// Stops accepting, lets requests in flight finish (up to 5 s), returns.
