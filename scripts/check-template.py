@@ -344,6 +344,110 @@ def check_keys(c, label, params, resources):
     c.check(label, env.get("S3GATE_IDS_ONLY") == params.get("IdsOnly", "false"), env.get("S3GATE_IDS_ONLY"))
 
 
+KEY_QUERY = ["w", "h", "fit", "gravity", "format", "q", "dpr", "sig", "expires", "limit", "token"]
+KEY_HEADERS = ["Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"]
+
+
+def check_api(c, label, params, resources):
+    """The REST API, its stage and its keys as the parameters ask."""
+    api = next(iter(of_type(resources, "AWS::ApiGateway::RestApi").values()))["Properties"]
+    c.check(label, api.get("BinaryMediaTypes") == ["*~1*"], api.get("BinaryMediaTypes"))
+    paths = api["Body"]["paths"]
+    for want in ["/{proxy+}", "/", "/presign/{proxy+}", "/id/{proxy+}"]:
+        c.check(label, want in paths, f"no resource {want}")
+    stages = of_type(resources, "AWS::ApiGateway::Stage")
+    c.check(label, len(stages) == 1, f"{len(stages)} stages")
+    stage = next(iter(stages.values()))["Properties"]
+    c.check(label, stage.get("StageName") == params.get("StageName", "dev"), stage.get("StageName"))
+    cache_on = params.get("CacheSize", "0") != "0"
+    ttl = params.get("CacheTtl", "300")
+    c.check(label, stage.get("CacheClusterEnabled") is cache_on, f"CacheClusterEnabled {stage.get('CacheClusterEnabled')}")
+    c.check(label, stage.get("CacheClusterSize") == (params["CacheSize"] if cache_on else None),
+            f"CacheClusterSize {stage.get('CacheClusterSize')}")
+    settings = {(m["ResourcePath"], m["HttpMethod"]): m for m in stage.get("MethodSettings", [])}
+    c.check(label, settings.get(("/*", "*"), {}).get("CachingEnabled") is False, "the stage default caches nothing")
+    for path in ["/~1{proxy+}", "/"]:
+        m = settings.get((path, "GET"), {})
+        c.check(label, m.get("CachingEnabled") is cache_on, f"GET {path} caching {m}")
+        c.check(label, str(m.get("CacheTtlInSeconds")) == ttl and m.get("CacheDataEncrypted") is True, f"GET {path} {m}")
+    cached = [(k, m) for k, m in settings.items() if m.get("CachingEnabled") is True]
+    c.check(label, all(k[1] == "GET" and k[0] in ("/~1{proxy+}", "/") for k, _ in cached), f"cached: {cached}")
+    for path in ["/~1{proxy+}", "/", "/~1presign~1{proxy+}", "/~1id~1{proxy+}"]:
+        m = settings.get((path, "OPTIONS"), {})
+        c.check(label, str(m.get("ThrottlingRateLimit")) == params.get("PreflightRateLimit", "100"), f"OPTIONS {path} {m}")
+    transforms = params.get("Transforms", "true") == "true"
+    for path, op in [("/{proxy+}", paths["/{proxy+}"].get("get")), ("/", paths["/"].get("get"))]:
+        c.check(label, op is not None, f"no GET operation on {path}")
+        if op is None:
+            continue
+        keys = op["x-amazon-apigateway-integration"].get("cacheKeyParameters", [])
+        want = (["method.request.path.proxy"] if path != "/" else []) \
+            + [f"method.request.querystring.{q}" for q in KEY_QUERY] \
+            + [f"method.request.header.{h}" for h in KEY_HEADERS] \
+            + (["method.request.header.Accept"] if transforms else [])
+        c.check(label, sorted(keys) == sorted(want), f"GET {path} cache key {keys}")
+        declared = {f"method.request.{ {'path': 'path', 'query': 'querystring', 'header': 'header'}[p['in']] }.{p['name']}"
+                    for p in op.get("parameters", [])}
+        c.check(label, set(keys) <= declared, f"GET {path}: cache keys not declared: {set(keys) - declared}")
+    for path, methods in paths.items():
+        for method, op in methods.items():
+            if isinstance(op, dict) and method != "get":
+                integ = op.get("x-amazon-apigateway-integration", {})
+                c.check(label, "cacheKeyParameters" not in integ, f"{method} {path} has cache keys")
+        if path in ("/presign/{proxy+}", "/id/{proxy+}"):
+            c.check(label, "get" not in methods, f"{path} must not have a cached GET")
+    env = next(iter(of_type(resources, "AWS::Lambda::Function").values()))["Properties"]["Environment"]["Variables"]
+    c.check(label, str(env.get("S3GATE_CACHE_TTL")) == (ttl if cache_on else "0"), f"S3GATE_CACHE_TTL {env.get('S3GATE_CACHE_TTL')}")
+    plan = resources["UsagePlan"]["Properties"]
+    c.check(label, str(plan["Throttle"]["RateLimit"]) == params.get("ThrottleRateLimit", "10")
+            and str(plan["Throttle"]["BurstLimit"]) == params.get("ThrottleBurstLimit", "20"), plan["Throttle"])
+    c.check(label, str(plan["Quota"]["Limit"]) == params.get("QuotaLimit", "10000")
+            and plan["Quota"]["Period"] == params.get("QuotaPeriod", "DAY"), plan["Quota"])
+    c.check(label, resources["ApiKey"]["Properties"].get("Enabled") is True, "API key enabled")
+    logs = of_type(resources, "AWS::Logs::LogGroup")
+    c.check(label, [str(g["Properties"].get("RetentionInDays")) for g in logs.values()] == [params.get("LogRetentionDays", "14")],
+            f"log groups {logs}")
+
+
+def check_operations(c, label, params, resources):
+    """The dashboard shows what the README says; the alarms watch what their
+    parameters say and notify the topic when one is given."""
+    dash = of_type(resources, "AWS::CloudWatch::Dashboard")
+    c.check(label, len(dash) == 1, f"{len(dash)} dashboards")
+    body = next(iter(dash.values()))["Properties"]["DashboardBody"]
+    text = body["Fn::Sub"] if isinstance(body, dict) else body
+    import re
+    try:
+        widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", text))["widgets"]
+    except (ValueError, KeyError) as e:
+        c.check(label, False, f"dashboard body is not JSON: {e}")
+        widgets = []
+    shown = {(m[0], m[1]) for w in widgets for m in w["properties"]["metrics"]}
+    for want in [("AWS/ApiGateway", "Count"), ("AWS/ApiGateway", "4XXError"), ("AWS/ApiGateway", "5XXError"),
+                 ("AWS/ApiGateway", "Latency"), ("AWS/ApiGateway", "CacheHitCount"), ("AWS/ApiGateway", "CacheMissCount"),
+                 ("s3gate", "Latency"), ("s3gate", "BytesOut"), ("s3gate", "Requests"), ("AWS/Lambda", "Throttles"),
+                 ("AWS/Lambda", "Duration"), ("AWS/Lambda", "ConcurrentExecutions")]:
+        c.check(label, want in shown, f"dashboard lacks {want}")
+    stats = {m[-1].get("stat") for w in widgets for m in w["properties"]["metrics"] if m[1] == "Latency"}
+    c.check(label, {"p50", "p99"} <= stats, f"latency stats {stats}")
+    alarms = of_type(resources, "AWS::CloudWatch::Alarm")
+    want = {"Api5xxRateAlarm": params.get("Alarm5xxPercent", "1"),
+            "LatencyP99Alarm": params.get("AlarmLatencyP99Ms", "2000"),
+            "ThrottleAlarm": "0",
+            "Gateway4xxRateAlarm": params.get("AlarmGateway4xxPercent", "5")}
+    c.check(label, set(alarms) == set(want), f"alarms {sorted(alarms)}")
+    topic = params.get("AlarmTopicArn", "")
+    for name, threshold in want.items():
+        a = alarms.get(name, {}).get("Properties", {})
+        c.check(label, str(a.get("Threshold")) == threshold, f"{name} threshold {a.get('Threshold')}")
+        c.check(label, a.get("AlarmActions") == ([topic] if topic else None), f"{name} actions {a.get('AlarmActions')}")
+    p99 = alarms.get("LatencyP99Alarm", {}).get("Properties", {})
+    c.check(label, p99.get("ExtendedStatistic") == "p99" and p99.get("Namespace") == "s3gate", p99)
+    rate = alarms.get("Api5xxRateAlarm", {}).get("Properties", {})
+    exprs = [m.get("Expression", "") for m in rate.get("Metrics", [])]
+    c.check(label, any("errors / requests" in e for e in exprs), f"5xx rate expression {exprs}")
+
+
 # (label, parameters, stream, Rules that must refuse them)
 CASES = [
     ("defaults", {"BucketName": "my-images"}, False, []),
@@ -362,6 +466,16 @@ CASES = [
     ("bucket mode, another variant folder",
      {"Buckets": "photos", "VariantCache": "true", "VariantPrefix": "cache/"}, False, ["BucketModeTakesWholeBuckets"]),
     ("ids-only without ids", {"BucketName": "my-images", "IdsOnly": "true"}, False, ["IdsOnlyNeedsIds"]),
+    ("stage cache, alarm topic, custom thresholds",
+     {"BucketName": "my-images", "CacheSize": "0.5", "CacheTtl": "600", "StageName": "prod",
+      "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:ops", "Alarm5xxPercent": "2",
+      "AlarmLatencyP99Ms": "1500", "AlarmGateway4xxPercent": "10", "ThrottleRateLimit": "100",
+      "QuotaLimit": "1000000", "QuotaPeriod": "MONTH", "LogRetentionDays": "30"}, False, []),
+    ("stage cache without transforms", {"BucketName": "my-images", "CacheSize": "1.6", "Transforms": "false"}, False, []),
+    ("transforms with the variant cache, bucket mode, stage cache",
+     {"Buckets": "photos,docs", "VariantCache": "true", "CacheSize": "0.5", "AdminOperations": "true"}, False, []),
+    ("stage cache with streaming", {"BucketName": "my-images", "CacheSize": "0.5", "ResponseMode": "STREAM"}, True,
+     ["NoCacheWithStream"]),
 ]
 
 
@@ -379,6 +493,8 @@ def main():
         check_streaming(c, label, resources, stream)
         check_role(c, label, params, resources)
         check_keys(c, label, params, resources)
+        check_api(c, label, params, resources)
+        check_operations(c, label, params, resources)
     if c.failed:
         print(f"check-template: {len(c.failed)} of {c.passed + len(c.failed)} checks failed:")
         for f in c.failed:

@@ -8,7 +8,9 @@
 //! answer's headers), `TransformTime` (ms, transforms only), `BytesOut`,
 //! `Requests` (1) and `ColdStart` (1 on the process's first request). The
 //! dimensions stay bounded: `Stage`, `Route` (a fixed list) and
-//! `StatusClass`; never the key or the bucket.
+//! `StatusClass`, in three sets (the stage; by status class, which the
+//! template's gateway-4xx alarm subtracts; by route and status class);
+//! never the key or the bucket.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -121,7 +123,7 @@ impl RequestMetrics<'_> {
                 "Timestamp": timestamp,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [["Stage"], ["Stage", "Route", "StatusClass"]],
+                    "Dimensions": [["Stage"], ["Stage", "StatusClass"], ["Stage", "Route", "StatusClass"]],
                     "Metrics": metrics,
                 }],
             }),

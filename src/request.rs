@@ -115,11 +115,20 @@ impl Request {
             .flatten();
         // The key comes from `proxy`; without it (the `/` resource, or a
         // hand-written event) from `path`, percent-decoded strictly.
+        // The template's `/presign/{proxy+}` and `/id/{proxy+}` resources
+        // (caching off) hand over only what follows their prefix.
+        let resource_prefix = event
+            .resource
+            .as_deref()
+            .and_then(|r| r.strip_suffix("{proxy+}"))
+            .map(|r| r.trim_start_matches('/'))
+            .filter(|r| [PRESIGN_ROUTE, ID_OF_ROUTE].contains(r))
+            .unwrap_or("");
         let path = match proxy {
             // `{proxy+}` never matches nothing: an empty one is no key
             // (the root is the `/` resource, without `proxy`).
             Some(key) if key.is_empty() => Err(KeyError::Empty),
-            Some(key) => Ok(key),
+            Some(key) => Ok(format!("{resource_prefix}{key}")),
             None => match event.path.as_deref() {
                 Some(path) => decode_path(path),
                 None => Err(KeyError::Missing),
@@ -290,5 +299,36 @@ mod tests {
         );
         assert_eq!(r.method, Method::Get);
         assert_eq!(r.header("if-none-match"), Some("\"a\""));
+    }
+
+    #[test]
+    fn the_uncached_resources_hand_over_their_prefix() {
+        for (resource, proxy, want) in [
+            (
+                "/presign/{proxy+}",
+                "a/b.jpg",
+                Ok(Target::Presign("a/b.jpg".into())),
+            ),
+            (
+                "/id/{proxy+}",
+                "a/b.jpg",
+                Ok(Target::Object("id/a/b.jpg".into())),
+            ),
+            (
+                "/{proxy+}",
+                "presign/a.jpg",
+                Ok(Target::Presign("a.jpg".into())),
+            ),
+            (
+                "/other/{proxy+}",
+                "a.jpg",
+                Ok(Target::Object("a.jpg".into())),
+            ),
+        ] {
+            let r = event(&format!(
+                r#"{{"httpMethod":"GET","resource":"{resource}","path":"/x","pathParameters":{{"proxy":"{proxy}"}}}}"#
+            ));
+            assert_eq!(r.target, want, "{resource} {proxy}");
+        }
     }
 }

@@ -1,8 +1,8 @@
 //! Fuzzes the request parser with whatever a caller controls: the bytes are
 //! an API Gateway event (JSON), or, when they are not JSON, a raw path, a
 //! proxy key and header values. Never a panic; an accepted key is clean and
-//! inside the prefix; an accepted raw path decodes the same after
-//! re-encoding.
+//! inside the prefix; in bucket mode a request reaches only an allowlisted
+//! bucket; an accepted raw path decodes the same after re-encoding.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,7 +13,10 @@ use s3gate::{ProxyEvent, Request};
 const PREFIX: &str = "public/";
 
 fn check(target: &Result<Target, s3gate::error::KeyError>) {
-    if let Ok(Target::Object(key) | Target::Listing(key) | Target::Presign(key)) = target {
+    if let Ok(
+        Target::Object(key) | Target::Listing(key) | Target::Presign(key) | Target::IdOf(key),
+    ) = target
+    {
         assert!(PREFIX.len() + key.len() <= s3gate::limits::MAX_KEY_LEN);
         assert!(!key.starts_with('/') && !key.contains("//"), "{key:?}");
         assert!(!key.chars().any(char::is_control), "{key:?}");
@@ -23,12 +26,25 @@ fn check(target: &Result<Target, s3gate::error::KeyError>) {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(event) = serde_json::from_slice::<ProxyEvent>(data) {
-        let rules = KeyRules {
+        let single = KeyRules {
             prefix_len: PREFIX.len(),
             reserved: Some("_variants/".to_string()),
+            buckets: None,
+            ids: true,
         };
-        let req = Request::from_event(event, &rules);
+        let allowed = vec!["images".to_string(), "docs.2".to_string()];
+        let bucket_mode = KeyRules {
+            buckets: Some(allowed.clone()),
+            ..single.clone()
+        };
+        let req = Request::from_event(event.clone(), &single);
         check(&req.target);
+        assert!(req.bucket.is_none());
+        let req = Request::from_event(event, &bucket_mode);
+        check(&req.target);
+        if let Some(b) = &req.bucket {
+            assert!(allowed.contains(b), "{b:?}");
+        }
         return;
     }
     let Ok(text) = std::str::from_utf8(data) else {

@@ -271,3 +271,52 @@ fn caching_and_streaming_are_refused_together() {
     .expect_err("refused");
     assert!(e.to_string().contains("does not cache streamed"), "{e}");
 }
+
+/// The emulator keys answers exactly as the template tells API Gateway to.
+#[test]
+fn the_emulated_keys_are_the_templates() {
+    use s3gate::local::gateway::cache::{KEY_HEADERS, KEY_QUERY, UNCACHED_ROUTES};
+    let text =
+        std::fs::read_to_string(crate::support::repo().join("template.yaml")).expect("template");
+    let template = crate::support::yaml(&text).expect("yaml");
+    let paths = &template["Resources"]["Api"]["Properties"]["DefinitionBody"]["paths"];
+    let keys = &paths["/{proxy+}"]["get"]["x-amazon-apigateway-integration"]["cacheKeyParameters"]
+        ["Fn::If"];
+    assert_eq!(keys[0], "TransformsOn", "{keys}");
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .expect("list")
+            .iter()
+            .map(|k| k.as_str().expect("name").to_string())
+            .collect()
+    };
+    let mut want: Vec<String> = vec!["method.request.path.proxy".into()];
+    want.extend(
+        KEY_QUERY
+            .iter()
+            .map(|q| format!("method.request.querystring.{q}")),
+    );
+    want.extend(
+        KEY_HEADERS
+            .iter()
+            .map(|h| format!("method.request.header.{h}")),
+    );
+    let mut without = names(&keys[2]);
+    without.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(without, sorted, "without transforms");
+    let mut with = names(&keys[1]);
+    with.sort();
+    sorted.push("method.request.header.Accept".into());
+    sorted.sort();
+    assert_eq!(with, sorted, "with transforms");
+    for route in UNCACHED_ROUTES {
+        let resource = format!("/{route}{{proxy+}}");
+        assert!(paths[&resource].is_object(), "{resource} in the template");
+        assert!(
+            paths[&resource]["get"].is_null(),
+            "{resource} has no cached GET"
+        );
+    }
+}
