@@ -1,13 +1,32 @@
 //! Logging set-up shared by the function and the command line tool: JSON
 //! lines when Lambda asks for them (`AWS_LAMBDA_LOG_FORMAT=JSON`), text
-//! otherwise; always on stderr, so `s3gate invoke` keeps stdout for the
-//! response. Request headers are never logged, so API key values never are.
+//! otherwise; on stdout in the function, on stderr in the command line tool,
+//! so `s3gate invoke` keeps stdout for the response. Request headers are never logged, so API key values never are.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 static JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+static STDOUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One log line where the other lines go (stdout in Lambda, stderr for the
+/// command line tool); a closed stream is no reason to fail a request.
+pub fn write_line(line: &str) {
+    use std::io::Write;
+    if STDOUT.load(std::sync::atomic::Ordering::Relaxed) {
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    } else {
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
+    }
+}
+
+/// The function's logging: as [`init`], on stdout, the stream CloudWatch's
+/// documentation names for Embedded Metric Format lines (Lambda keeps both).
+pub fn init_lambda() {
+    STDOUT.store(true, std::sync::atomic::Ordering::Relaxed);
+    init_to(true);
+}
 
 /// Whether log lines are JSON (Lambda's `AWS_LAMBDA_LOG_FORMAT=JSON`, which
 /// the template sets): where metrics are written, as EMF needs JSON.
@@ -20,6 +39,10 @@ pub fn json_logs() -> bool {
 /// Level from `RUST_LOG`, else `AWS_LAMBDA_LOG_LEVEL`, else `info` for s3gate
 /// and `warn` for the libraries.
 pub fn init() {
+    init_to(false);
+}
+
+fn init_to(stdout: bool) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .or_else(|| {
@@ -36,9 +59,16 @@ pub fn init() {
         })
         .unwrap_or_else(|| EnvFilter::new("warn,s3gate=info"));
     let json = json_logs();
+    let writer = move || -> Box<dyn std::io::Write> {
+        if stdout {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(std::io::stderr())
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     // A second init (tests) is not an error worth failing for.
     let _ = if json {
         builder
@@ -47,8 +77,11 @@ pub fn init() {
             .with_current_span(false)
             .try_init()
     } else {
-        builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
+        let terminal = if stdout {
+            std::io::stdout().is_terminal()
+        } else {
+            std::io::stderr().is_terminal()
+        };
+        builder.with_ansi(terminal).try_init()
     };
 }

@@ -8,7 +8,7 @@ use s3gate::lambda::runtime::{self, RuntimeApi};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    s3gate::telemetry::init();
+    s3gate::telemetry::init_lambda();
     let api = match RuntimeApi::from_env() {
         Ok(api) => api,
         Err(err) => {

@@ -485,7 +485,7 @@ fn log(
         }
         line.insert("target".into(), "s3gate::handler".into());
         line.extend(metrics.emf(now));
-        write_line(&serde_json::Value::Object(line).to_string());
+        crate::telemetry::write_line(&serde_json::Value::Object(line).to_string());
         return;
     }
     match detail {
@@ -498,12 +498,4 @@ fn log(
             "request"
         ),
     }
-}
-
-/// One line on stderr, where tracing writes the others; a closed stderr is
-/// no reason to fail a request.
-fn write_line(line: &str) {
-    use std::io::Write;
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{line}");
 }

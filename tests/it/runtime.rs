@@ -276,3 +276,52 @@ async fn an_answer_over_lambdas_limit_becomes_a_413() {
     let raw = fx.app.handle_event(event("big/padded.jpg")).await.to_json();
     assert!(raw.len() as u64 > LAMBDA_RESPONSE_CAP, "{}", raw.len());
 }
+
+/// In Lambda the request line, with its EMF metrics, goes to stdout (the
+/// stream CloudWatch documents for EMF), one line per invoke, cold start
+/// first.
+#[tokio::test]
+async fn the_function_writes_its_metrics_to_stdout() {
+    let (_dir, store) = store().await;
+    let events = vec![
+        load_event("get-object.json").to_string(),
+        load_event("not-found.json").to_string(),
+    ];
+    let mut api = runtime_api(events).await;
+    let (id, secret) = store.credentials();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_s3gate-lambda"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_ENDPOINT_URL", store.endpoint())
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_REGION", "us-east-1")
+        .env("S3GATE_BUCKET", "images")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("s3gate-lambda starts");
+    next_post(&mut api).await;
+    next_post(&mut api).await;
+    // The lines are written before the response is posted; give the pipe
+    // a moment, then stop the process and read what it wrote.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    child.start_kill().expect("kill");
+    let out = child.wait_with_output().await.expect("output");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        (&lines[0]["ColdStart"], &lines[1]["ColdStart"]),
+        (&1.into(), &0.into())
+    );
+    assert_eq!(
+        (&lines[0]["StatusClass"], &lines[1]["StatusClass"]),
+        (&"2xx".into(), &"4xx".into())
+    );
+}
