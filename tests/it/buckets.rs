@@ -14,7 +14,7 @@ use serde_json::Value;
 use s3gate::App;
 use s3gate::local::gateway::{Gateway, GatewayConfig};
 
-use crate::support::{Fixture, bad_store, client, config, event, run_on, sample};
+use crate::support::{Fixture, Got, bad_store, client, config, event, run_on, sample, send};
 
 const KEY: &str = "normal-key-aaaaaaaaaaaaaaaaaaaa";
 const ADMIN: &str = "admin-key-bbbbbbbbbbbbbbbbbbbbbb";
@@ -61,63 +61,9 @@ async fn gateway(app: App) -> (Gateway, String) {
     (gw, base)
 }
 
-/// One answer: status, headers, body.
-struct Got {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Got {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn code(&self) -> String {
-        self.json()["code"].as_str().unwrap_or_default().to_string()
-    }
-
-    #[track_caller]
-    fn expect(&self, status: u16, code: Option<&str>, what: &str) {
-        assert_eq!(
-            self.status,
-            status,
-            "{what}: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        if let Some(code) = code {
-            assert_eq!(self.code(), code, "{what}");
-            assert!(self.json()["requestId"].is_string(), "{what}");
-        }
-    }
-}
-
 /// Sends one request with `key` (or none), following no redirect.
 async fn call(base: &str, method: &str, path: &str, key: Option<&str>, body: Option<&[u8]>) -> Got {
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let mut req = c.request(
-        Method::from_bytes(method.as_bytes()).expect("method"),
-        format!("{base}{path}"),
-    );
-    if let Some(k) = key {
-        req = req.header("x-api-key", k);
-    }
-    if let Some(b) = body {
-        req = req.body(b.to_vec());
-    }
-    let resp = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    Got {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.bytes().await.expect("body").to_vec(),
-    }
+    send(method, &format!("{base}{path}"), key, &[], body).await
 }
 
 /// Every file under `dir`, with its bytes.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use s3gate::local::gateway::{Gateway, GatewayConfig};
 
-use crate::support::{Fixture, client, sample};
+use crate::support::{Fixture, Got, client, sample, send};
 
 const KEY: &str = "cache-key-aaaaaaaaaaaaaaaaaaaaaaa";
 const ADMIN: &str = "cache-admin-bbbbbbbbbbbbbbbbbbbbb";
@@ -34,32 +34,12 @@ async fn cached_gateway(fx: &Fixture, ttl: Duration) -> (Gateway, String) {
     (gw, base)
 }
 
-struct Got {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
-}
-
 async fn get(base: &str, path: &str, key: &str, headers: &[(&str, &str)]) -> Got {
     request("GET", base, path, key, headers).await
 }
 
 async fn request(method: &str, base: &str, path: &str, key: &str, headers: &[(&str, &str)]) -> Got {
-    let mut req = client()
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-            format!("{base}{path}"),
-        )
-        .header("x-api-key", key);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let resp = req.send().await.expect("request");
-    Got {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.bytes().await.expect("body").to_vec(),
-    }
+    send(method, &format!("{base}{path}"), Some(key), headers, None).await
 }
 
 fn remove(fx: &Fixture, bucket: &str, key: &str) {

@@ -348,6 +348,72 @@ pub fn yaml(text: &str) -> Result<Value, String> {
         .ok_or_else(|| "no YAML document".to_string())
 }
 
+/// One answer over HTTP: status, headers, body.
+pub struct Got {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Got {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The status, and for an error the code and a request id.
+    #[track_caller]
+    pub fn expect(&self, status: u16, code: Option<&str>, what: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "{what}: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        if let Some(code) = code {
+            assert_eq!(self.code(), code, "{what}");
+            assert!(self.json()["requestId"].is_string(), "{what}");
+        }
+    }
+}
+
+/// One request with an API key (or none), headers and a body, following no
+/// redirect.
+pub async fn send(
+    method: &str,
+    url: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Got {
+    let mut req = client().request(
+        reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+        url,
+    );
+    if let Some(k) = key {
+        req = req.header("x-api-key", k);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if let Some(b) = body {
+        req = req.body(b.to_vec());
+    }
+    let resp = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    Got {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.bytes().await.expect("body").to_vec(),
+    }
+}
+
 /// `GET url` with an API key, over real HTTP.
 pub async fn keyed_get(
     c: &reqwest::Client,
