@@ -1,7 +1,8 @@
 //! One cold start of one function: a fresh process with Lambda's environment
 //! variables, its own Runtime API, one first invoke and `warm` more, each
-//! response checked against the object's bytes; then its peak memory is read
-//! and the process group killed.
+//! response checked against the object's bytes (a 307 is followed: its
+//! `Location` is fetched and that body checked, `follow.rs`); then its peak
+//! memory is read and the process group killed.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -10,11 +11,12 @@ use std::time::{Duration, Instant};
 use hyper::body::Bytes;
 use tokio::process::{Child, Command};
 
+use crate::follow::{self, Fetched};
 use crate::procstat;
 use crate::runtime_api::{Answer, RuntimeApi, Waiter, lossy};
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(30);
-const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A function under test: `/bin/sh -c COMMAND` with Lambda's environment.
 pub struct Function {
@@ -32,9 +34,17 @@ pub struct Cold {
     /// First event handed out to its response complete.
     pub first_dur_ms: Option<f64>,
     pub warm_ms: Vec<f64>,
-    /// Event handed out to the first payload byte (streamed) or to the whole
-    /// response (buffered).
+    /// Event handed out to the first payload byte (streamed), to the whole
+    /// response (buffered), or to the first body byte of the GET that
+    /// followed a 307.
     pub ttfb_ms: Vec<f64>,
+    /// Event handed out to the last byte the client has: the end of the
+    /// function's response, or of the GET that followed a 307.
+    pub e2e_ms: Vec<f64>,
+    /// Followed 307s: the GET sent to its first body byte.
+    pub get_ttfb_ms: Vec<f64>,
+    /// The first invoke, event to the last byte the client has.
+    pub first_e2e_ms: Option<f64>,
     /// Event handed out to the first byte of the function's POST body.
     pub post_first_byte_ms: Vec<f64>,
     pub cpu_ms_per_invoke: Option<f64>,
@@ -42,6 +52,8 @@ pub struct Cold {
     pub invokes: usize,
     pub ok: usize,
     pub streamed: usize,
+    /// Answers that were a 307 whose `Location` was followed.
+    pub redirected: usize,
     pub failures: Vec<String>,
 }
 
@@ -52,6 +64,8 @@ pub struct Setup<'a> {
     pub object: &'a [u8],
     pub warm: usize,
     pub log: PathBuf,
+    /// Follows 307s.
+    pub http: &'a reqwest::Client,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -131,24 +145,36 @@ async fn drive(
     cold.init_ms = Some(ms(waiter.arrived - spawned));
     cold.init_cpu_ms = Some(procstat::cpu_ns(pgid) as f64 / 1e6);
     let (handed, answer) = invoke(api, child, waiter, f, s, seq).await?;
+    let fetched = follow(s.http, &answer).await;
     cold.first_ms = Some(ms(answer.end - spawned));
     cold.first_dur_ms = Some(ms(answer.end - handed));
-    record(cold, &answer, s.object);
+    let end = fetched.as_ref().map_or(answer.end, |g| g.end);
+    cold.first_e2e_ms = Some(ms(end - handed));
+    record(cold, &answer, fetched.as_ref(), s.object);
     let mut cpu_start = None;
     for _ in 0..s.warm {
         let waiter = wait_next(api, child, INVOKE_TIMEOUT).await?;
         cpu_start.get_or_insert_with(|| procstat::cpu_ns(pgid));
         let (handed, answer) = invoke(api, child, waiter, f, s, seq).await?;
+        // The client follows a 307 while the function waits on `GET
+        // /next`: the GET is the store's work (in this process), and CPU is
+        // read from the function's process group only.
+        let fetched = follow(s.http, &answer).await;
         cold.warm_ms.push(ms(answer.end - handed));
-        let ttfb = match (answer.streamed, answer.payload_first_byte) {
-            (true, Some(at)) => Some(at),
-            (true, None) => None,
-            (false, _) => Some(answer.end),
+        let (ttfb, end) = match (&fetched, answer.streamed, answer.payload_first_byte) {
+            (Some(g), _, _) => (g.first_byte, g.end),
+            (None, true, first) => (first, answer.end),
+            (None, false, _) => (Some(answer.end), answer.end),
         };
         cold.ttfb_ms.extend(ttfb.map(|at| ms(at - handed)));
+        cold.e2e_ms.push(ms(end - handed));
+        if let Some(g) = &fetched {
+            cold.get_ttfb_ms
+                .extend(g.first_byte.map(|at| ms(at - g.sent)));
+        }
         cold.post_first_byte_ms
             .extend(answer.first_byte.map(|at| ms(at - handed)));
-        record(cold, &answer, s.object);
+        record(cold, &answer, fetched.as_ref(), s.object);
     }
     // Back on `/next`: all the work of the warm invokes is done.
     let parked = wait_next(api, child, INVOKE_TIMEOUT).await?;
@@ -159,10 +185,17 @@ async fn drive(
     Ok(parked)
 }
 
-fn record(cold: &mut Cold, answer: &Answer, object: &[u8]) {
+/// A 307 with a `Location`: the client's GET of it.
+async fn follow(http: &reqwest::Client, answer: &Answer) -> Option<Fetched> {
+    let url = follow::location(answer)?;
+    Some(follow::get(http, &url).await)
+}
+
+fn record(cold: &mut Cold, answer: &Answer, fetched: Option<&Fetched>, object: &[u8]) {
     cold.invokes += 1;
     cold.streamed += usize::from(answer.streamed);
-    match check(answer, object) {
+    cold.redirected += usize::from(fetched.is_some());
+    match check(answer, fetched, object) {
         Ok(()) => cold.ok += 1,
         // A few messages are enough to see what went wrong.
         Err(e) if cold.failures.len() < 3 => cold.failures.push(e),
@@ -213,8 +246,9 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(5)..].join(" | ")
 }
 
-/// Status 200 and exactly the object's bytes, as API Gateway would get them.
-pub fn check(a: &Answer, object: &[u8]) -> Result<(), String> {
+/// Status 200 and exactly the object's bytes, as API Gateway would get them;
+/// or a 307 whose `Location` (`fetched`) gave exactly the object's bytes.
+pub fn check(a: &Answer, fetched: Option<&Fetched>, object: &[u8]) -> Result<(), String> {
     let short = |b: &[u8]| lossy(&b[..b.len().min(300)]);
     if let Some(e) = &a.body_error {
         return Err(format!("response body broke off: {e}"));
@@ -229,16 +263,21 @@ pub fn check(a: &Answer, object: &[u8]) -> Result<(), String> {
         ));
     }
     let b64 = base64_simd::STANDARD;
+    if a.streamed
+        && let Some((kind, body)) = &a.error_trailer
+    {
+        let body = b64
+            .decode_to_vec(body)
+            .map_or_else(|_| body.clone(), |b| lossy(&b));
+        return Err(format!(
+            "mid-stream error {kind}: {}",
+            short(body.as_bytes())
+        ));
+    }
+    if let Some(g) = fetched {
+        return follow::check(g, object);
+    }
     if a.streamed {
-        if let Some((kind, body)) = &a.error_trailer {
-            let body = b64
-                .decode_to_vec(body)
-                .map_or_else(|_| body.clone(), |b| lossy(&b));
-            return Err(format!(
-                "mid-stream error {kind}: {}",
-                short(body.as_bytes())
-            ));
-        }
         let wanted = "application/vnd.awslambda.http-integration-response";
         if a.content_type.as_deref() != Some(wanted) {
             return Err(format!("streamed with Content-Type {:?}", a.content_type));

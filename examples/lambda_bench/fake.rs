@@ -10,9 +10,14 @@
 //!   `S3GATE_RESPONSE_MODE=stream` will send);
 //! - `stream-error`: half the payload, then the error trailers;
 //! - `client-stream`, `client-stream-error`: the same through
-//!   lambda_runtime_api_client's hyper client, which s3gate's runtime uses.
+//!   lambda_runtime_api_client's hyper client, which s3gate's runtime uses;
+//! - `redirect`: a buffered 307 whose `Location` is a presigned GET of the
+//!   object in the embedded store (what s3gate answers over its limits);
+//! - `redirect-wrong`: the same for a key that does not exist.
 
 use std::path::PathBuf;
+
+use aws_sdk_s3::presigning::PresigningConfig;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -65,6 +70,7 @@ pub async fn run(mode: &str) -> Result<(), BoxError> {
     let host = std::env::var("AWS_LAMBDA_RUNTIME_API")?;
     let data = PathBuf::from(std::env::var("LAMBDA_BENCH_DATA")?);
     let b64 = base64_simd::STANDARD;
+    let s3 = mode.starts_with("redirect").then(s3_client).transpose()?;
     loop {
         let next = "GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: rapid\r\nConnection: close\r\n\r\n";
         let (status, headers, event) = call(&host, next, &[]).await?;
@@ -78,8 +84,41 @@ pub async fn run(mode: &str) -> Result<(), BoxError> {
             .ok_or("no request id")?;
         let event: serde_json::Value = serde_json::from_slice(&event)?;
         let key = event["pathParameters"]["proxy"].as_str().unwrap_or("");
-        let object = std::fs::read(data.join("images").join(key))?;
         let path = format!("/2018-06-01/runtime/invocation/{id}/response");
+        if let Some(s3) = &s3 {
+            let key = match mode {
+                "redirect" => key.to_string(),
+                _ => format!("{key}.missing"),
+            };
+            let presigned = s3
+                .get_object()
+                .bucket("images")
+                .key(key)
+                .presigned(PresigningConfig::expires_in(
+                    std::time::Duration::from_secs(300),
+                )?)
+                .await?;
+            let url = presigned.uri();
+            let json = serde_json::json!({
+                "statusCode": 307,
+                "headers": {"Location": url, "Content-Type": "application/json"},
+                "multiValueHeaders": {"Location": [url], "Content-Type": ["application/json"]},
+                "body": serde_json::json!({"location": url}).to_string(),
+                "isBase64Encoded": false,
+            })
+            .to_string();
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: rapid\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                json.len()
+            );
+            let (status, _, answer) = call(&host, &head, &[json.into_bytes()]).await?;
+            if status != 202 {
+                let text = String::from_utf8_lossy(&answer);
+                return Err(format!("/response answered {status}: {text}").into());
+            }
+            continue;
+        }
+        let object = std::fs::read(data.join("images").join(key))?;
         if let Some(client_mode) = mode.strip_prefix("client-") {
             stream_with_client(&host, &path, &object, client_mode == "stream").await?;
             continue;
@@ -137,6 +176,27 @@ pub async fn run(mode: &str) -> Result<(), BoxError> {
             return Err(format!("/response answered {status}: {text}").into());
         }
     }
+}
+
+/// An S3 client for the embedded store from Lambda's environment variables,
+/// only to presign (no request is sent).
+fn s3_client() -> Result<aws_sdk_s3::Client, BoxError> {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let var = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(var("AWS_REGION")?))
+        .endpoint_url(var("AWS_ENDPOINT_URL")?)
+        .credentials_provider(Credentials::new(
+            var("AWS_ACCESS_KEY_ID")?,
+            var("AWS_SECRET_ACCESS_KEY")?,
+            None,
+            None,
+            "lambda_bench",
+        ))
+        .force_path_style(true)
+        .build();
+    Ok(aws_sdk_s3::Client::from_conf(conf))
 }
 
 /// A streamed response sent the way s3gate's runtime sends its answers:

@@ -2,7 +2,9 @@
 //! (a fresh process per cold start, Lambda's environment variables, the
 //! Runtime API on loopback, served by `runtime_api`), reading objects from
 //! s3gate's embedded S3 store, side by side, cold starts alternating between
-//! functions. Prints a Markdown table and writes every figure as JSON.
+//! functions. A 307 is followed: the harness GETs its `Location` from the
+//! store and checks those bytes (`follow.rs`). Prints a Markdown table and
+//! writes every figure as JSON.
 //!
 //! cargo run --release --example lambda_bench -- \
 //!   --function s3gate='export S3GATE_BUCKET=images && exec target/release/s3gate-lambda' \
@@ -16,6 +18,7 @@
 
 mod cold;
 mod fake;
+mod follow;
 mod objects;
 mod procstat;
 mod report;
@@ -165,6 +168,7 @@ async fn bench(a: &Args) -> Result<(Vec<Row>, serde_json::Value), String> {
         env.push(("LAMBDA_BENCH_DATA".into(), dir.path().display().to_string()));
     }
     env.extend(a.env.iter().cloned());
+    let http = follow::client(cold::INVOKE_TIMEOUT)?;
     let logs = dir.path().join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
     let mut seq = 0;
@@ -174,6 +178,7 @@ async fn bench(a: &Args) -> Result<(Vec<Row>, serde_json::Value), String> {
         object: &objects[i].2,
         warm,
         log,
+        http: &http,
     };
     // Unrecorded cold starts first: page cache, Python's bytecode.
     for f in &a.functions {
@@ -262,6 +267,9 @@ fn print(a: &Args, rows: &[Row], doc: &serde_json::Value) {
         println!("bootstrap {label}: {size} bytes ({})", path.display());
     }
     println!("cost: {}", report::COST_FORMULA);
+    if rows.iter().any(|r| r.mode() == "307+GET") {
+        println!("{}", report::REDIRECT_NOTE);
+    }
     for row in rows {
         for e in row.colds.iter().flat_map(|c| c.failures.first()).take(2) {
             println!("failure {} {}: {e}", row.function, row.size);
@@ -284,6 +292,8 @@ async fn self_test() -> Result<(), String> {
             "stream-error",
             "client-stream",
             "client-stream-error",
+            "redirect",
+            "redirect-wrong",
         ]
         .map(fake)
         .into(),
@@ -319,6 +329,21 @@ async fn self_test() -> Result<(), String> {
                     && r.mode() == "stream"
                     && ttfb.zip(p50).is_some_and(|(t, p)| t + 5.0 < p),
                 "all streamed responses check out, first byte >5 ms before the end",
+            ),
+            "redirect" => {
+                let e2e = j["e2e_p50_ms"].as_f64();
+                (
+                    ok == planned
+                        && r.mode() == "307+GET"
+                        && j["get_ttfb_p50_ms"].as_f64().is_some()
+                        && p50.zip(ttfb).is_some_and(|(p, t)| p < t)
+                        && ttfb.zip(e2e).is_some_and(|(t, e)| t <= e),
+                    "every 307 is followed and its GET checks out; 307 < first GET byte <= last",
+                )
+            }
+            "redirect-wrong" => (
+                ok == 0 && r.mode() == "307+GET" && failures.contains("GET answered 404"),
+                "a 307 to a missing object fails its check",
             ),
             _ => (
                 ok == 0 && failures.contains("Fake.MidStream"),

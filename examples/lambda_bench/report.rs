@@ -42,14 +42,16 @@ impl Row {
             .collect()
     }
 
+    /// `307+GET`: every answer was a 307 whose `Location` the harness
+    /// fetched (the function's figures stop at the 307).
     pub fn mode(&self) -> &'static str {
-        let (all, streamed) = self
-            .colds
-            .iter()
-            .fold((0, 0), |(a, s), c| (a + c.invokes, s + c.streamed));
-        match streamed {
-            0 => "buffered",
-            s if s == all => "stream",
+        let (all, streamed, redirected) = self.colds.iter().fold((0, 0, 0), |(a, s, r), c| {
+            (a + c.invokes, s + c.streamed, r + c.redirected)
+        });
+        match (streamed, redirected) {
+            (_, r) if all > 0 && r == all => "307+GET",
+            (0, 0) => "buffered",
+            (s, 0) if s == all => "stream",
             _ => "mixed",
         }
     }
@@ -69,6 +71,8 @@ impl Row {
         let warm = self.pooled(|c| &c.warm_ms);
         let ttfb = self.pooled(|c| &c.ttfb_ms);
         let post = self.pooled(|c| &c.post_first_byte_ms);
+        let e2e = self.pooled(|c| &c.e2e_ms);
+        let get_ttfb = self.pooled(|c| &c.get_ttfb_ms);
         let colds: Vec<Value> = self
             .colds
             .iter()
@@ -76,9 +80,11 @@ impl Row {
                 json!({
                     "init_ms": c.init_ms, "init_cpu_ms": c.init_cpu_ms, "first_ms": c.first_ms,
                     "first_invoke_ms": c.first_dur_ms, "warm_ms": c.warm_ms, "ttfb_ms": c.ttfb_ms,
-                    "post_first_byte_ms": c.post_first_byte_ms, "cpu_ms_per_invoke": c.cpu_ms_per_invoke,
+                    "post_first_byte_ms": c.post_first_byte_ms, "e2e_ms": c.e2e_ms,
+                    "get_ttfb_ms": c.get_ttfb_ms, "first_e2e_ms": c.first_e2e_ms,
+                    "cpu_ms_per_invoke": c.cpu_ms_per_invoke,
                     "peak_rss_kib": c.peak_rss_kib, "invokes": c.invokes, "ok": c.ok,
-                    "streamed": c.streamed, "failures": c.failures,
+                    "streamed": c.streamed, "redirected": c.redirected, "failures": c.failures,
                 })
             })
             .collect();
@@ -92,6 +98,9 @@ impl Row {
             "warm_p50_ms": percentile(&warm, 50.0), "warm_p99_ms": percentile(&warm, 99.0),
             "ttfb_p50_ms": percentile(&ttfb, 50.0),
             "post_first_byte_p50_ms": percentile(&post, 50.0),
+            "e2e_p50_ms": percentile(&e2e, 50.0), "e2e_p99_ms": percentile(&e2e, 99.0),
+            "get_ttfb_p50_ms": percentile(&get_ttfb, 50.0),
+            "first_e2e_ms_median": median_of(&self.colds, |c| c.first_e2e_ms),
             "cpu_ms_per_invoke_median": median_of(&self.colds, |c| c.cpu_ms_per_invoke),
             "peak_rss_mib_max": self.peak_rss_mib(),
             "cost_per_million_usd": self.cost_per_million(memory_mb),
@@ -107,13 +116,14 @@ impl Row {
         let f = |v: Option<f64>, d: usize| v.map_or("-".to_string(), |v| format!("{v:.d$}"));
         let warm = self.pooled(|c| &c.warm_ms);
         let ttfb = self.pooled(|c| &c.ttfb_ms);
+        let e2e = self.pooled(|c| &c.e2e_ms);
         let (ok, planned) = self.ok(planned);
         let mark = if ok == planned { "" } else { " ✗" };
         let rss = self.peak_rss_mib();
         // More than the function's memory setting: Lambda would kill it.
         let over = if rss > f64::from(memory_mb) { " !" } else { "" };
         format!(
-            "| {} | {} | {} | {ok}/{planned}{mark} | {} | {} | {} | {} | {} | {} | {rss:.1}{over} | {} |",
+            "| {} | {} | {} | {ok}/{planned}{mark} | {} | {} | {} | {} | {} | {} | {} | {rss:.1}{over} | {} |",
             self.function,
             self.size,
             self.mode(),
@@ -122,13 +132,18 @@ impl Row {
             f(percentile(&warm, 50.0), 2),
             f(percentile(&warm, 99.0), 2),
             f(percentile(&ttfb, 50.0), 2),
+            f(percentile(&e2e, 50.0), 2),
             f(median_of(&self.colds, |c| c.cpu_ms_per_invoke), 2),
             f(self.cost_per_million(memory_mb), 4),
         )
     }
 }
 
-pub const TABLE_HEAD: &str = "| function | object | mode | ok | init ms | 1st invoke ms | warm p50 ms | warm p99 ms | TTFB p50 ms | CPU ms/invoke | peak RSS MiB | $/M req |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+pub const TABLE_HEAD: &str = "| function | object | mode | ok | init ms | 1st invoke ms | warm p50 ms | warm p99 ms | TTFB p50 ms | e2e p50 ms | CPU ms/invoke | peak RSS MiB | $/M req |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+/// What the columns of a `307+GET` row mean (printed under the table when
+/// there is one).
+pub const REDIRECT_NOTE: &str = "307+GET: the function answered 307 with a presigned Location; the harness GETs it from the embedded store (loopback, keep-alive) and checks the bytes. warm p50/p99, 1st invoke and $/M req: the function's time, event to its 307 complete (what Lambda bills); TTFB: event to the first body byte of the GET; e2e: event to the last byte of the GET. CPU ms/invoke and peak RSS: the function's process group only; the GET is served by the store (in the harness's process), not by the function, and S3 bills it as a GET request.";
 
 #[cfg(test)]
 mod tests {
