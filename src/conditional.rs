@@ -74,12 +74,26 @@ impl TagList {
         tags.filter(|t| !t.is_empty()).map(TagList::Tags)
     }
 
-    /// The header to pass on to a store; `None` for the empty list an
-    /// `If-Match` that did not parse becomes (s3gate answers it itself).
+    /// The header to pass on to a store, or `None` when nothing is left to
+    /// pass: the empty list an `If-Match` that did not parse becomes, or a
+    /// list of tags none of which a store could hold. RFC 9110 lets a tag
+    /// carry bytes over 0x7F (obs-text), but S3's ETags are ASCII, so such a
+    /// tag can never match, and a store may refuse the header outright
+    /// (s3s answers 400 InvalidArgument, which would reach the caller as a
+    /// 502). Those tags are left out; s3gate still decides the condition
+    /// itself with the whole list (no match: 200 for If-None-Match, 412 for
+    /// If-Match).
     pub fn header_for_store(&self) -> Option<String> {
         match self {
-            TagList::Tags(tags) if tags.is_empty() => None,
-            other => Some(other.to_header()),
+            TagList::Any => Some("*".to_string()),
+            TagList::Tags(tags) => {
+                let ascii: Vec<String> = tags
+                    .iter()
+                    .filter(|t| t.tag.is_ascii())
+                    .map(EntityTag::to_header)
+                    .collect();
+                (!ascii.is_empty()).then(|| ascii.join(", "))
+            }
         }
     }
 
@@ -375,6 +389,18 @@ mod tests {
     const MOD: u64 = 1_700_000_000;
     fn date(secs: u64) -> String {
         http_date(t(secs))
+    }
+
+    #[test]
+    fn stores_get_only_the_tags_they_could_hold() {
+        let store = |v: &str| TagList::parse(v).and_then(|l| l.header_for_store());
+        assert_eq!(store("*").as_deref(), Some("*"));
+        assert_eq!(store("\"a\", W/\"b\"").as_deref(), Some("\"a\", W/\"b\""));
+        assert_eq!(store("\"é\""), None);
+        assert_eq!(store("W/\"é\", \"a\"").as_deref(), Some("\"a\""));
+        // Left out for the store, still decided here: no match.
+        let v = c(&[("if-match", "\"é\"")]).evaluate(Some(ETAG), Some(t(MOD)));
+        assert_eq!(v, Verdict::PreconditionFailed);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub(super) fn route_kind(req: &Request) -> &'static str {
         Ok(Target::ById(_)) => "by_id",
         Ok(Target::IdOf(_)) => "id",
         Ok(Target::Buckets) => "buckets",
-        Ok(Target::Reserved | Target::UnknownBucket) | Err(_) => "refused",
+        Ok(Target::Reserved | Target::UnknownBucket(_)) | Err(_) => "refused",
     }
 }
 

@@ -240,9 +240,14 @@ impl App {
             return false;
         }
         let admin_method = matches!(req.method, Method::Put | Method::Delete);
-        match &req.target {
+        // A bucket off the allowlist is hidden exactly as an absent one.
+        let named = req.target.as_ref().map(|t| match t {
+            Target::UnknownBucket(named) => &**named,
+            t => t,
+        });
+        match named {
             Ok(Target::ById(_) | Target::PresignById(_) | Target::IdOf(_)) => false,
-            Ok(Target::Bucket | Target::UnknownBucket) | Err(KeyError::BucketName(_))
+            Ok(Target::Bucket) | Err(KeyError::BucketName(_))
                 if admin_method && !req.path.contains('/') =>
             {
                 false
@@ -258,6 +263,7 @@ impl App {
     /// parse) gets the object list.
     pub fn allow(&self, target: Option<&Target>) -> String {
         match target {
+            Some(Target::UnknownBucket(named)) => return self.allow(Some(named)),
             Some(
                 Target::Listing(_)
                 | Target::Presign(_)
@@ -303,8 +309,7 @@ impl App {
         let target = req.target.clone().map_err(Error::BadKey)?;
         let read = matches!(req.method, Method::Get | Method::Head);
         match target {
-            // Off the allowlist: as an absent bucket, and S3 is not asked.
-            Target::UnknownBucket => Err(Error::NoSuchBucket(None)),
+            Target::UnknownBucket(named) => self.off_allowlist(req, *named),
             Target::Buckets if read => self.list_buckets().await,
             Target::Bucket => {
                 let app = self.scoped(req.bucket.as_deref());
@@ -337,6 +342,31 @@ impl App {
                     .await
             }
         }
+    }
+
+    /// A bucket off the allowlist answers as an allowlisted bucket that S3
+    /// does not have, and S3 is not asked: what is decided before any S3
+    /// call (the key's syntax, already checked by the route; the reserved
+    /// folder; an admin route's key; the method), then 404 `NoSuchBucket`
+    /// where S3 would have been asked. The one difference: a presigned URL
+    /// (`/presign/`, a write's 307) is signed without asking S3, so only an
+    /// allowlisted bucket gets one; here it is the 404.
+    fn off_allowlist(&self, req: &Request, named: Target) -> Result<Reply, Error> {
+        let read = matches!(req.method, Method::Get | Method::Head);
+        let write = matches!(req.method, Method::Put | Method::Delete);
+        match &named {
+            Target::Reserved => {
+                return Err(Error::Forbidden(
+                    "this folder is reserved for the variant cache",
+                ));
+            }
+            Target::Bucket if write => self.require_admin(req)?,
+            Target::IdOf(_) if read => self.require_admin(req)?,
+            Target::Object(_) if write && self.config.allow_write => {}
+            _ if read => {}
+            _ => return Err(self.not_allowed(req, &named)),
+        }
+        Err(Error::NoSuchBucket(None))
     }
 
     fn not_allowed(&self, req: &Request, target: &Target) -> Error {

@@ -39,9 +39,12 @@ pub enum Target {
     /// Bucket mode, `/{bucket}` or `/{bucket}/`: its listing (GET), its
     /// creation (PUT), its deletion (DELETE).
     Bucket,
-    /// Bucket mode: a bucket not on the allowlist. It answers as an absent
-    /// one, and nothing is asked of S3.
-    UnknownBucket,
+    /// Bucket mode: a bucket not on the allowlist, and what the path names
+    /// in it. It answers as an allowlisted bucket that S3 does not have
+    /// (the key's syntax, the method and an admin route's key are checked
+    /// as for any bucket, then 404 `NoSuchBucket`), and nothing is asked of
+    /// S3.
+    UnknownBucket(Box<Target>),
     /// `o/{id}`: the object an opaque id names (the id is checked by the
     /// handler, which holds the secret).
     ById(String),
@@ -101,26 +104,30 @@ impl KeyRules {
             }
             if let Some(rest) = path.strip_prefix(ID_OF_ROUTE) {
                 let mut route = self.object_route(rest, false);
-                route.target = route.target.and_then(|t| match t {
-                    Target::Object(k) => Ok(Target::IdOf(k)),
-                    // A folder, a bucket, the buckets have no id.
-                    Target::Listing(_) | Target::Bucket | Target::Buckets => {
-                        Err(KeyError::EmptySegment)
-                    }
-                    other => Ok(other),
+                route.target = route.target.and_then(|t| {
+                    named_in(t, |t| match t {
+                        Target::Object(k) => Ok(Target::IdOf(k)),
+                        // A folder, a bucket, the buckets have no id.
+                        Target::Listing(_) | Target::Bucket | Target::Buckets => {
+                            Err(KeyError::EmptySegment)
+                        }
+                        other => Ok(other),
+                    })
                 });
                 return route;
             }
         }
         if let Some(rest) = path.strip_prefix(PRESIGN_ROUTE) {
             let mut route = self.object_route(rest, false);
-            route.target = route.target.and_then(|t| match t {
-                Target::Object(k) => Ok(Target::Presign(k)),
-                // A folder has no presigned URL.
-                Target::Listing(_) | Target::Bucket | Target::Buckets => {
-                    Err(KeyError::EmptySegment)
-                }
-                other => Ok(other),
+            route.target = route.target.and_then(|t| {
+                named_in(t, |t| match t {
+                    Target::Object(k) => Ok(Target::Presign(k)),
+                    // A folder has no presigned URL.
+                    Target::Listing(_) | Target::Bucket | Target::Buckets => {
+                        Err(KeyError::EmptySegment)
+                    }
+                    other => Ok(other),
+                })
             });
             return route;
         }
@@ -158,17 +165,17 @@ impl KeyRules {
                 target: Err(KeyError::BucketName(why)),
             };
         }
-        if !allowed.iter().any(|b| b == bucket) {
-            return Route {
-                bucket: None,
-                target: Ok(Target::UnknownBucket),
-            };
-        }
         let target = if key.is_empty() {
             Ok(Target::Bucket)
         } else {
             self.target(key)
         };
+        if !allowed.iter().any(|b| b == bucket) {
+            return Route {
+                bucket: None,
+                target: target.map(|t| Target::UnknownBucket(Box::new(t))),
+            };
+        }
         Route {
             bucket: Some(bucket.to_string()),
             target,
@@ -191,6 +198,18 @@ impl KeyRules {
             return Ok(Target::Reserved);
         }
         Ok(target)
+    }
+}
+
+/// `f` applied to what a path names, inside a bucket off the allowlist too
+/// (which stays off it).
+fn named_in(
+    target: Target,
+    f: impl FnOnce(Target) -> Result<Target, KeyError>,
+) -> Result<Target, KeyError> {
+    match target {
+        Target::UnknownBucket(named) => f(*named).map(|t| Target::UnknownBucket(Box::new(t))),
+        other => f(other),
     }
 }
 
@@ -471,9 +490,29 @@ mod tests {
             route("images//x"),
             (b("images"), Err(KeyError::EmptySegment))
         );
-        // Off the allowlist: unknown, whatever the key.
-        assert_eq!(route("other/a.jpg"), (None, Ok(Target::UnknownBucket)));
-        assert_eq!(route("other/../a"), (None, Ok(Target::UnknownBucket)));
+        // Off the allowlist: unknown, with what it names checked as in any
+        // bucket; never a bucket to ask S3 about.
+        let off = |t: Target| Ok(Target::UnknownBucket(Box::new(t)));
+        assert_eq!(
+            route("other/a.jpg"),
+            (None, off(Target::Object("a.jpg".into())))
+        );
+        assert_eq!(route("other"), (None, off(Target::Bucket)));
+        assert_eq!(route("other/_variants/x"), (None, off(Target::Reserved)));
+        assert_eq!(
+            route("other/../a"),
+            (None, rules.route("images/../a").target)
+        );
+        assert!(route("other/../a").1.is_err());
+        assert_eq!(
+            route("presign/other/a.jpg"),
+            (None, off(Target::Presign("a.jpg".into())))
+        );
+        assert_eq!(
+            route("id/other/a.jpg"),
+            (None, off(Target::IdOf("a.jpg".into())))
+        );
+        assert_eq!(route("id/other"), (None, Err(KeyError::EmptySegment)));
         // A name S3 refuses: a 400 before the allowlist.
         for bad in ["Images/a", "ab/a", "a..b/x", "10.0.0.1/x", &"a".repeat(64)] {
             assert!(

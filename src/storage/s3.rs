@@ -163,7 +163,23 @@ impl S3Store {
             .bucket(&self.bucket)
             .key(self.s3_key(key));
         let call = with_validators!(request, conditions).send();
-        let out = self.bounded(call).await?.map_err(classify)?;
+        let out = match self.bounded(call).await?.map_err(classify) {
+            // Quirk: HeadObject's 404 has no body, so S3 cannot say whether
+            // the key or the bucket is missing (GetObject says
+            // NoSuchBucket). HeadBucket tells them apart, so a HEAD answers
+            // what the GET would; only a 404 pays for the second call, and
+            // when HeadBucket cannot tell, the 404 stands.
+            Err(StoreError::NotFound) => {
+                return Err(match self.bucket_exists().await {
+                    Ok(false) => StoreError::NoSuchBucket(format!(
+                        "HeadObject 404 and HeadBucket 404: bucket {} does not exist",
+                        self.bucket
+                    )),
+                    _ => StoreError::NotFound,
+                });
+            }
+            other => other?,
+        };
         declared_length(out.content_length)?;
         Ok(object_meta!(out))
     }

@@ -195,6 +195,111 @@ async fn bucket_routes_with_admin_normal_and_no_key() {
     assert_eq!(snapshot(&fx.dir.path().join("secret")), secret_before);
 }
 
+/// Off the allowlist, a bucket answers as an allowlisted one that S3 does
+/// not have: status, code and Content-Length alike for every key, method
+/// and route (found apart by a hostile pass: 403 against 404 on the admin
+/// routes, 405 against 404, a HEAD with another length). The exception,
+/// documented: a presigned URL is signed without asking S3, so only an
+/// allowlisted bucket gets one.
+#[tokio::test]
+async fn an_off_allowlist_bucket_answers_as_an_absent_one() {
+    let fx = fixture(&[]).await;
+    let (_gw, base) = gateway(fx.app.clone()).await;
+    // `tutorial-bucket`: allowlisted, absent; `secret`: off the list, in the
+    // store; `nowhere`: off the list, absent.
+    let buckets = ["tutorial-bucket", "secret", "nowhere"];
+    let cases: &[(&str, &str, &str)] = &[
+        ("GET", "/{b}", KEY),
+        ("HEAD", "/{b}", KEY),
+        ("GET", "/{b}/", ADMIN),
+        ("POST", "/{b}", KEY),
+        ("PATCH", "/{b}/", ADMIN),
+        ("PUT", "/{b}", KEY),
+        ("DELETE", "/{b}", KEY),
+        ("DELETE", "/{b}", ADMIN),
+        ("GET", "/{b}/keep.txt", KEY),
+        ("HEAD", "/{b}/keep.txt", KEY),
+        ("HEAD", "/{b}/keep.txt", ADMIN),
+        ("GET", "/{b}/deep/", KEY),
+        ("POST", "/{b}/keep.txt", KEY),
+        ("GET", "/{b}/a//b", KEY),
+        ("GET", "/id/{b}/keep.txt", KEY),
+        ("GET", "/id/{b}/keep.txt", ADMIN),
+        ("HEAD", "/id/{b}/keep.txt", KEY),
+        ("PUT", "/id/{b}/keep.txt", ADMIN),
+        ("GET", "/id/{b}", ADMIN),
+        ("PUT", "/presign/{b}/keep.txt", KEY),
+        ("GET", "/presign/{b}", KEY),
+    ];
+    for &(method, path, key) in cases {
+        let mut answers = Vec::new();
+        for b in buckets {
+            let got = call(&base, method, &path.replace("{b}", b), Some(key), None).await;
+            let code = if got.body.is_empty() {
+                String::new()
+            } else {
+                got.code()
+            };
+            let len = got.headers.get("content-length").cloned();
+            let allow = got.headers.get("allow").cloned();
+            answers.push((got.status, code, len, allow));
+        }
+        let what = format!(
+            "{method} {path} with the {} key",
+            if key == KEY { "normal" } else { "admin" }
+        );
+        assert!(answers[0].0 >= 400, "{what}: {answers:?}");
+        assert_eq!(
+            answers[0], answers[1],
+            "{what}: allowlisted and absent, off the list and there"
+        );
+        assert_eq!(
+            answers[0], answers[2],
+            "{what}: allowlisted and absent, off the list and absent"
+        );
+    }
+    // OPTIONS names the same methods.
+    for path in ["/{b}", "/{b}/keep.txt", "/presign/{b}/keep.txt"] {
+        let mut allow = Vec::new();
+        for b in buckets {
+            let got = call(&base, "OPTIONS", &path.replace("{b}", b), None, None).await;
+            allow.push(got.headers.get("allow").cloned());
+        }
+        assert!(allow[0].is_some(), "OPTIONS {path}");
+        assert!(
+            allow.iter().all(|a| *a == allow[0]),
+            "OPTIONS {path}: {allow:?}"
+        );
+    }
+    // The exception: a presigned URL for the allowlisted bucket only.
+    for (method, path) in [("GET", "/presign/{b}/keep.txt"), ("PUT", "/{b}/keep.txt")] {
+        let listed = call(
+            &base,
+            method,
+            &path.replace("{b}", buckets[0]),
+            Some(KEY),
+            None,
+        )
+        .await;
+        assert!(
+            matches!(listed.status, 200 | 307),
+            "{method} {path}: {}",
+            listed.status
+        );
+        for b in &buckets[1..] {
+            call(&base, method, &path.replace("{b}", b), Some(KEY), None)
+                .await
+                .expect(
+                    404,
+                    Some("NoSuchBucket"),
+                    &format!("{method} {path} in {b}"),
+                );
+        }
+    }
+    assert!(!fx.dir.path().join("tutorial-bucket").exists());
+    assert!(!fx.dir.path().join("nowhere").exists());
+}
+
 #[tokio::test]
 async fn object_routes_in_a_bucket_are_single_bucket_mode_s() {
     let fx = fixture(&[]).await;
