@@ -233,11 +233,14 @@ pub fn parse_range(s: &str) -> Option<RangeRequest> {
     let mut parsed = Vec::with_capacity(specs.len());
     for spec in &specs {
         let (a, b) = spec.split_once('-')?;
+        // Any number of digits: one past u64 selects as u64::MAX does (past
+        // any object), so it saturates rather than making the range
+        // malformed.
         let num = |x: &str| -> Option<u64> {
             if x.is_empty() || !x.bytes().all(|c| c.is_ascii_digit()) {
                 return None;
             }
-            x.parse().ok()
+            Some(x.parse().unwrap_or(u64::MAX))
         };
         parsed.push(match (a.trim(), b.trim()) {
             ("", n) => ByteRange::Suffix(num(n)?),
@@ -494,7 +497,20 @@ mod tests {
             ("items=0-1", None),
             ("0-1", None),
             ("bytes=+1-2", None),
-            ("bytes=99999999999999999999999-", None),
+            // Numbers past u64 saturate: past any object, not malformed.
+            (
+                "bytes=99999999999999999999999-",
+                Some(RangeRequest::One(From(u64::MAX))),
+            ),
+            (
+                "bytes=-18446744073709551616",
+                Some(RangeRequest::One(Suffix(u64::MAX))),
+            ),
+            (
+                "bytes=1-99999999999999999999999",
+                Some(RangeRequest::One(FromTo(1, u64::MAX))),
+            ),
+            ("bytes=99999999999999999999999-1", None),
         ] {
             assert_eq!(parse_range(header), want, "{header:?}");
         }

@@ -128,7 +128,7 @@ impl RequestMetrics<'_> {
                 }],
             }),
         );
-        m.insert("Stage".into(), self.stage.into());
+        m.insert("Stage".into(), stage_dimension(self.stage).into());
         m.insert("Route".into(), self.route.into());
         m.insert("StatusClass".into(), self.status_class().into());
         m.insert("Requests".into(), 1.into());
@@ -141,6 +141,17 @@ impl RequestMetrics<'_> {
         }
         m
     }
+}
+
+/// A stage name as API Gateway allows them (1-128 of `A-Za-z0-9_-`), or
+/// `invalid`: the event's value reaches a dimension, which must stay
+/// bounded even for a hand-made event.
+fn stage_dimension(stage: &str) -> &str {
+    let fits = (1..=128).contains(&stage.len())
+        && stage
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if fits { stage } else { "invalid" }
 }
 
 #[cfg(test)]
@@ -183,6 +194,10 @@ mod tests {
         // No key, no bucket among the dimensions.
         let text = serde_json::to_string(&m).expect("json");
         assert!(!text.contains("\"Key\"") && !text.contains("\"Bucket\""));
+        assert_eq!(stage_dimension("prod_2-eu"), "prod_2-eu");
+        for odd in ["", "a b", "é", &"s".repeat(129), "x\"y"] {
+            assert_eq!(stage_dimension(odd), "invalid", "{odd:?}");
+        }
     }
 
     #[tokio::test]

@@ -130,16 +130,22 @@ impl App {
             }),
         };
         let (reply, stream) = reply.take_stream();
-        let bytes = match (reply.inner(), &stream) {
-            (_, Some(s)) => s.part.map_or(s.meta.size, |p| p.len()),
-            (Reply::Object { body: Some(b), .. }, None) => b.len() as u64,
-            _ => 0,
-        };
+        let streamed = stream
+            .as_ref()
+            .map(|s| s.part.map_or(s.meta.size, |p| p.len()));
         let detail = match reply.inner() {
             Reply::Error(err) => err.detail().map(str::to_string),
             _ => None,
         };
         let mut response = render(reply, &self.config, &req.request_id);
+        // The body sent: an object's (or part's) bytes, or what s3gate
+        // wrote itself (an error, a listing, a presign answer); none for a
+        // HEAD.
+        let bytes = match streamed {
+            _ if req.method == Method::Head => 0,
+            Some(n) => n,
+            None => response.body_bytes().len() as u64,
+        };
         let mut stream = stream;
         if req.method == Method::Head {
             // A HEAD answer has the GET headers, Content-Length included,

@@ -68,6 +68,34 @@ pub fn prelude(response: &ProxyResponse) -> String {
     .to_string()
 }
 
+/// The prelude of an answer, and the answer to send after it. A prelude
+/// over 16 KiB (headers from stored metadata) would not fit where API
+/// Gateway reads it: the answer becomes a 413 JSON instead, as buffered
+/// mode answers an envelope over Lambda's limit. The function, `serve` and
+/// `invoke` all go through here, so they answer alike.
+pub fn fit(answer: Answer, config: &Config) -> (String, Answer) {
+    let head = prelude(&answer.response);
+    if head.len() <= MAX_PRELUDE {
+        return (head, answer);
+    }
+    tracing::error!(bytes = head.len(), "prelude over 16 KiB; answering 413");
+    let response = crate::response::render(
+        crate::response::Reply::Error(crate::error::Error::TooLarge {
+            size: head.len() as u64,
+            limit: MAX_PRELUDE as u64,
+        }),
+        config,
+        "",
+    );
+    (
+        prelude(&response),
+        Answer {
+            response,
+            stream: None,
+        },
+    )
+}
+
 /// What went wrong after the first body byte: reported in the trailers.
 #[derive(Debug)]
 pub struct MidStream(pub StoreError);
@@ -124,29 +152,8 @@ enum Fed {
 /// it arrives.
 async fn feed(tx: &mut Sender, answer: Answer, config: &Config) -> Result<(), Fed> {
     let gone = |e: lambda_runtime_api_client::Error| Fed::Gone(e.into());
-    let mut response = answer.response;
-    let mut head = prelude(&response);
-    if head.len() > MAX_PRELUDE {
-        // Headers (stored metadata) that would not fit where API Gateway
-        // reads them: a 413 JSON instead, as buffered mode answers an
-        // envelope over Lambda's limit.
-        tracing::error!(bytes = head.len(), "prelude over 16 KiB; answering 413");
-        response = crate::response::render(
-            crate::response::Reply::Error(crate::error::Error::TooLarge {
-                size: head.len() as u64,
-                limit: MAX_PRELUDE as u64,
-            }),
-            config,
-            "",
-        );
-        head = prelude(&response);
-        let body = Bytes::copy_from_slice(response.body_bytes());
-        tx.send_data(head.into()).await.map_err(gone)?;
-        tx.send_data(Bytes::from_static(&DELIMITER))
-            .await
-            .map_err(gone)?;
-        return tx.send_data(body).await.map_err(gone);
-    }
+    let (head, answer) = fit(answer, config);
+    let response = answer.response;
     tx.send_data(head.into()).await.map_err(gone)?;
     tx.send_data(Bytes::from_static(&DELIMITER))
         .await

@@ -168,6 +168,19 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     let event = ProxyEvent::from_slice(text.as_bytes())
         .map_err(|e| CliError::Input(format!("event file {path:?}: {e}")))?;
     let backend = Backend::from_matches(m, &[]).await?;
+    let target = m.get_one::<String>("body").cloned();
+    if target.is_some() && backend.app.config.response_mode == ResponseMode::Buffered {
+        return Err(CliError::Input(
+            "--body is for stream mode (--response-mode stream); a buffered answer's body is in the response JSON".into(),
+        ));
+    }
+    if let Some(t) = target.as_deref().filter(|t| *t != "-")
+        && std::fs::canonicalize(t).ok() == std::fs::canonicalize(&path).ok()
+    {
+        return Err(CliError::Input(format!(
+            "--body {t:?} is the event file; name another file"
+        )));
+    }
     if backend.app.config.response_mode == ResponseMode::Buffered {
         say(&backend.app.handle_event(event).await.to_json());
         return Ok(());
@@ -175,8 +188,8 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     // What `sam local invoke` shows of a streamed answer: the prelude, then
     // the body, which goes where --body says.
     let answer = backend.app.answer(event, None).await;
-    say(&crate::lambda::stream::prelude(&answer.response));
-    let target = m.get_one::<String>("body").cloned();
+    let (prelude, answer) = crate::lambda::stream::fit(answer, &backend.app.config);
+    say(&prelude);
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match target.as_deref() {
         Some("-") => Box::new(tokio::io::stdout()),
         Some(path) => Box::new(

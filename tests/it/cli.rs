@@ -163,6 +163,11 @@ fn metrics_ride_in_the_one_log_line_as_emf() {
         (&line["Route"], &line["StatusClass"]),
         (&"refused".into(), &"4xx".into())
     );
+    // The JSON s3gate writes itself counts as bytes out.
+    let wire = wire_from_json(&String::from_utf8_lossy(&bad.stdout));
+    assert!(!wire.body.is_empty());
+    assert_eq!(line["BytesOut"], wire.body.len(), "{line}");
+    assert_eq!(line["bytes"], wire.body.len(), "{line}");
 }
 
 #[test]

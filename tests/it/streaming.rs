@@ -487,3 +487,112 @@ fn invoke_in_stream_mode_prints_the_prelude_and_writes_the_body() {
         crate::support::sample("partnerimages/67/28/67286577.jpeg")
     );
 }
+
+/// Stored headers that make a prelude over 16 KiB (where API Gateway reads
+/// it) give a 413 JSON: in the function, and the same in `serve` and
+/// `invoke` (a hostile pass found only the function checking).
+#[tokio::test]
+async fn a_prelude_over_16_kib_is_a_413_in_the_function_serve_and_invoke() {
+    use s3gate::local::gateway::{Gateway, GatewayConfig};
+    let fx = Fixture::with(&[("response-mode", "stream")]).await;
+    let long = format!("public, max-age=60, x-pad=\"{}\"", "p".repeat(20_000));
+    fx.app
+        .store
+        .client()
+        .put_object()
+        .bucket("images")
+        .key("padded.txt")
+        .cache_control(&long)
+        .body(b"hello".to_vec().into())
+        .send()
+        .await
+        .expect("put");
+    let too_large = |status: u64, body: &[u8], what: &str| {
+        assert_eq!(status, 413, "{what}");
+        let json: Value = serde_json::from_slice(body).expect("a JSON body");
+        assert_eq!(json["code"], "PayloadTooLarge", "{what}: {json}");
+    };
+
+    // The function.
+    let (api, mut posts) = runtime_api(vec![event("GET", "padded.txt").to_string()]).await;
+    let mut child = function(api, &fx._store.endpoint(), &fx._store, "15");
+    let p = next_post(&mut posts).await;
+    let (prelude, body) = p.split();
+    too_large(
+        prelude["statusCode"].as_u64().expect("status"),
+        body,
+        "the function",
+    );
+    child.kill().await.expect("kill");
+
+    // serve.
+    let key = "prelude-key-0123456789abcdef";
+    let gw = Gateway::start(
+        fx.app.clone(),
+        GatewayConfig::dev(vec![key.to_string()]),
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .await
+    .expect("gateway");
+    let resp = keyed_get(
+        &crate::support::client(),
+        format!("http://{}/dev/padded.txt", gw.addr()),
+        key,
+    )
+    .await;
+    let status = u64::from(resp.status().as_u16());
+    too_large(status, &resp.bytes().await.expect("body"), "serve");
+    gw.shutdown().await;
+
+    // invoke, on the same data.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ev = dir.path().join("event.json");
+    std::fs::write(&ev, event("GET", "padded.txt").to_string()).expect("write");
+    let out = dir.path().join("body.bin");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .arg("invoke")
+        .arg(&ev)
+        .args(["--response-mode", "stream", "--data"])
+        .arg(fx.dir.path())
+        .arg("--body")
+        .arg(&out)
+        .output()
+        .await
+        .expect("s3gate runs");
+    assert!(run.status.success(), "{run:?}");
+    let prelude: Value = serde_json::from_slice(&run.stdout).expect("the prelude on stdout");
+    too_large(
+        prelude["statusCode"].as_u64().expect("status"),
+        &std::fs::read(&out).expect("body"),
+        "invoke",
+    );
+}
+
+/// `--body` belongs to stream mode, and never overwrites the event.
+#[test]
+fn invoke_refuses_a_body_file_it_cannot_use() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_s3gate"))
+            .arg("invoke")
+            .args(args)
+            .current_dir(crate::support::repo())
+            .output()
+            .expect("s3gate runs")
+    };
+    let buffered = run(&["events/get-object.json", "--body", "-"]);
+    assert_eq!(buffered.status.code(), Some(2), "{buffered:?}");
+    assert!(String::from_utf8_lossy(&buffered.stderr).contains("stream mode"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ev = dir.path().join("event.json");
+    let text =
+        std::fs::read(crate::support::repo().join("events/stream-object.json")).expect("event");
+    std::fs::write(&ev, &text).expect("write");
+    let evs = ev.to_str().expect("path");
+    let same = run(&[evs, "--response-mode", "stream", "--body", evs]);
+    assert_eq!(same.status.code(), Some(2), "{same:?}");
+    assert_eq!(
+        std::fs::read(&ev).expect("event"),
+        text,
+        "the event is untouched"
+    );
+}

@@ -288,7 +288,7 @@ pub(super) async fn serve(
         ResponseMode::Stream => {
             tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.answer(ev, None))
                 .await
-                .map(|answer| relay(answer, head))
+                .map(|answer| relay(answer, head, &shared.app.config, &request_id))
         }
     };
     match answered {
@@ -314,20 +314,30 @@ pub(super) async fn serve(
 /// A streamed answer as API Gateway's STREAM integration relays it: the
 /// prelude read as JSON for the status and headers, then the body bytes as
 /// they come. A body that fails mid-stream ends the response without its
-/// last chunk, so the client sees a transfer cut short.
-fn relay(answer: Answer, head: bool) -> Option<Response<GatewayBody>> {
-    let prelude = crate::lambda::stream::prelude(&answer.response);
+/// last chunk, so the client sees a transfer cut short (logged with the
+/// request's id).
+fn relay(
+    answer: Answer,
+    head: bool,
+    config: &crate::config::Config,
+    request_id: &str,
+) -> Option<Response<GatewayBody>> {
+    let (prelude, answer) = crate::lambda::stream::fit(answer, config);
     let resp = from_prelude(&prelude).ok()?;
+    let request_id = request_id.to_string();
     let body: GatewayBody = match answer.stream {
         Some(opened) if !head => {
-            let chunks = futures_util::stream::unfold(opened.into_chunks(), |mut c| async move {
-                c.next().await.map(|r| {
+            let chunks = futures_util::stream::unfold(opened.into_chunks(), move |mut c| {
+                let request_id = request_id.clone();
+                async move {
+                    c.next().await.map(|r| {
                     let frame = r.map(hyper::body::Frame::data).map_err(|e| {
-                        tracing::warn!(error = ?e, "the body failed mid-stream; cutting the connection");
+                        tracing::warn!(request_id, error = ?e, "the body failed mid-stream; cutting the connection");
                         crate::lambda::runtime::BoxError::from(format!("{e:?}"))
                     });
                     (frame, c)
                 })
+                }
             });
             http_body_util::StreamBody::new(chunks).boxed_unsync()
         }
