@@ -23,6 +23,10 @@ pub enum KeyError {
     BadPercentEncoding,
     /// Bucket mode: a first segment S3 would refuse as a bucket name.
     BucketName(&'static str),
+    /// A `presign/` or `id/` route that reached the cached `/{proxy+}`
+    /// resource (its path percent-encoded, `presign%2F...`) instead of its
+    /// own uncached one: answered there, it could be cached for every key.
+    RouteOnCachedResource,
 }
 
 impl fmt::Display for KeyError {
@@ -41,6 +45,10 @@ impl fmt::Display for KeyError {
             KeyError::DotSegment => write!(f, "the object key contains a '.' or '..' segment"),
             KeyError::BadPercentEncoding => write!(f, "the path has invalid percent-encoding"),
             KeyError::BucketName(why) => write!(f, "invalid bucket name: {why}"),
+            KeyError::RouteOnCachedResource => write!(
+                f,
+                "the presign/ and id/ routes must be written plainly, not percent-encoded"
+            ),
         }
     }
 }

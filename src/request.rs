@@ -144,9 +144,19 @@ impl Request {
                 .trim_start_matches('/'),
         }
         .starts_with(PRESIGN_ROUTE);
+        // The template gives `/presign/{proxy+}` and `/id/{proxy+}` their
+        // own resources, with caching off (a presign answer expires; an id
+        // is for admins, and the cache key has no API key). Those routes
+        // reaching the cached `/{proxy+}` (a path written `presign%2F...`)
+        // are refused rather than answered where they could be cached.
+        let on_cached_resource = event.resource.as_deref() == Some("/{proxy+}");
         let (path, Route { bucket, target }) = match path {
             Ok(path) => {
-                let route = rules.route(&path);
+                let mut route = rules.route(&path);
+                if on_cached_resource && route.target.as_ref().is_ok_and(Target::is_uncached_route)
+                {
+                    route.target = Err(KeyError::RouteOnCachedResource);
+                }
                 (path, route)
             }
             Err(e) => (
@@ -317,8 +327,15 @@ mod tests {
             (
                 "/{proxy+}",
                 "presign/a.jpg",
-                Ok(Target::Presign("a.jpg".into())),
+                Err(KeyError::RouteOnCachedResource),
             ),
+            // Ids off: `id/` is a key like any other.
+            (
+                "/{proxy+}",
+                "id/a.jpg",
+                Ok(Target::Object("id/a.jpg".into())),
+            ),
+            ("/{proxy+}", "a.jpg", Ok(Target::Object("a.jpg".into()))),
             (
                 "/other/{proxy+}",
                 "a.jpg",
@@ -329,6 +346,35 @@ mod tests {
                 r#"{{"httpMethod":"GET","resource":"{resource}","path":"/x","pathParameters":{{"proxy":"{proxy}"}}}}"#
             ));
             assert_eq!(r.target, want, "{resource} {proxy}");
+        }
+        let ids = KeyRules {
+            ids: true,
+            ..KeyRules::prefix(0)
+        };
+        for (resource, proxy, want) in [
+            (
+                "/{proxy+}",
+                "presign/o/AbC",
+                Err(KeyError::RouteOnCachedResource),
+            ),
+            ("/{proxy+}", "o/AbC", Ok(Target::ById("AbC".into()))),
+            (
+                "/{proxy+}",
+                "id/a.jpg",
+                Err(KeyError::RouteOnCachedResource),
+            ),
+            ("/id/{proxy+}", "a.jpg", Ok(Target::IdOf("a.jpg".into()))),
+            (
+                "/presign/{proxy+}",
+                "o/AbC",
+                Ok(Target::PresignById("AbC".into())),
+            ),
+        ] {
+            let json = format!(
+                r#"{{"httpMethod":"GET","resource":"{resource}","path":"/x","pathParameters":{{"proxy":"{proxy}"}}}}"#
+            );
+            let r = Request::from_event(serde_json::from_str(&json).expect("json"), &ids);
+            assert_eq!(r.target, want, "ids on: {resource} {proxy}");
         }
     }
 }

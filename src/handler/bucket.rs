@@ -107,7 +107,8 @@ pub fn location_constraint(body: &[u8]) -> Result<Option<String>, Error> {
         return Err(bad("too long"));
     }
     let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-    let mut rest = text.trim();
+    // A UTF-8 byte order mark may open the document.
+    let mut rest = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
     if rest.is_empty() {
         return Ok(None);
     }
@@ -115,6 +116,11 @@ pub fn location_constraint(body: &[u8]) -> Result<Option<String>, Error> {
         let end = decl
             .find("?>")
             .ok_or_else(|| bad("unterminated XML declaration"))?;
+        if !xml_declaration(&decl[..end]) {
+            return Err(bad(
+                "the XML declaration is not version 1.0 in UTF-8 (version, encoding, standalone)",
+            ));
+        }
         rest = decl[end + 2..].trim_start();
     }
     let open = rest
@@ -161,6 +167,50 @@ pub fn location_constraint(body: &[u8]) -> Result<Option<String>, Error> {
     }
 }
 
+/// What may follow `<?xml` up to `?>`: `version="1.0"`, then optionally
+/// `encoding` naming UTF-8 (the body is UTF-8) and `standalone` yes or no,
+/// in that order, single or double quotes.
+fn xml_declaration(inside: &str) -> bool {
+    let mut rest = inside;
+    let mut pairs = Vec::new();
+    loop {
+        let trimmed = rest.trim_start();
+        if trimmed.is_empty() {
+            break;
+        }
+        if trimmed.len() == rest.len() {
+            return false; // attributes are separated by white space
+        }
+        let Some((name, after)) = trimmed.split_once('=') else {
+            return false;
+        };
+        let after = after.trim_start();
+        let Some(quote) = after.chars().next().filter(|q| *q == '"' || *q == '\'') else {
+            return false;
+        };
+        let Some((value, tail)) = after[1..].split_once(quote) else {
+            return false;
+        };
+        pairs.push((name.trim(), value));
+        rest = tail;
+    }
+    let mut pairs = pairs.into_iter().peekable();
+    if pairs.next() != Some(("version", "1.0")) {
+        return false;
+    }
+    if let Some((_, v)) = pairs.next_if(|(n, _)| *n == "encoding")
+        && !v.eq_ignore_ascii_case("utf-8")
+    {
+        return false;
+    }
+    if let Some((_, v)) = pairs.next_if(|(n, _)| *n == "standalone")
+        && !matches!(v, "yes" | "no")
+    {
+        return false;
+    }
+    pairs.next().is_none()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +239,12 @@ mod tests {
             None,
         );
         ok("<CreateBucketConfiguration/>", None);
+        ok("\u{feff}<CreateBucketConfiguration/>", None);
+        ok(
+            "<?xml version='1.0' encoding='utf-8' standalone='yes'?><CreateBucketConfiguration/>",
+            None,
+        );
+        ok("<?xml version=\"1.0\"?><CreateBucketConfiguration/>", None);
         for bad in [
             "{\"region\":\"us-east-1\"}",
             "<CreateBucketConfiguration>",
@@ -199,6 +255,14 @@ mod tests {
             "<CreateBucketConfiguration foo=\"1\"></CreateBucketConfiguration>",
             "<CreateBucketConfiguration></CreateBucketConfiguration><x/>",
             "<?xml version=\"1.0\"<CreateBucketConfiguration/>",
+            // Found accepted by a hostile pass: the declaration is read too.
+            "<?xml version=\"1.0\" <evil>?><CreateBucketConfiguration/>",
+            "<?xml version=\"1.0\" aaaa?><CreateBucketConfiguration/>",
+            "<?xml version=\"1.0\" encoding=\"UTF-16\"?><CreateBucketConfiguration/>",
+            "<?xml version=\"2.0\"?><CreateBucketConfiguration/>",
+            "<?xml encoding=\"UTF-8\" version=\"1.0\"?><CreateBucketConfiguration/>",
+            "<?xml version=\"1.0\"encoding=\"UTF-8\"?><CreateBucketConfiguration/>",
+            "<?xml?><CreateBucketConfiguration/>",
             "<CreateBucketConfigurationX/>",
         ] {
             assert!(

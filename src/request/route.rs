@@ -54,6 +54,19 @@ pub enum Target {
     IdOf(String),
 }
 
+impl Target {
+    /// The routes the template serves from resources of their own with
+    /// caching off: presigned URLs and ids (admin), here or in a bucket off
+    /// the allowlist.
+    pub fn is_uncached_route(&self) -> bool {
+        match self {
+            Target::Presign(_) | Target::PresignById(_) | Target::IdOf(_) => true,
+            Target::UnknownBucket(named) => named.is_uncached_route(),
+            _ => false,
+        }
+    }
+}
+
 /// A path's bucket (bucket mode) and target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {

@@ -193,6 +193,39 @@ async fn uncached_routes_and_large_answers_are_never_kept() {
     );
 }
 
+/// Should a `presign/` or `id/` path reach the cached `/{proxy+}` resource
+/// (written `presign%2F…`, if API Gateway routed it there), the function
+/// refuses it: its answer could be cached and handed to every key.
+#[tokio::test]
+async fn the_uncached_routes_are_refused_on_the_cached_resource() {
+    let fx = Fixture::with(&[
+        ("id-secret", "cache-id-secret-0123456789abcdef0123"),
+        ("admin-key-ids", "adminkey01"),
+    ])
+    .await;
+    let on = |resource: &str, proxy: &str| {
+        let mut ev = crate::support::event("GET", "x");
+        ev["resource"] = resource.into();
+        ev["requestContext"]["resourcePath"] = resource.into();
+        ev["pathParameters"]["proxy"] = proxy.into();
+        ev["requestContext"]["identity"]["apiKeyId"] = "adminkey01".into();
+        ev
+    };
+    for proxy in [
+        format!("presign/{JPEG}"),
+        format!("id/{JPEG}"),
+        "presign/o/AAAA".to_string(),
+    ] {
+        fx.run(on("/{proxy+}", &proxy))
+            .await
+            .assert_error(400, "InvalidKey", &proxy);
+    }
+    // On their own resources they answer; `o/` belongs to the cached one.
+    assert_eq!(fx.run(on("/presign/{proxy+}", JPEG)).await.status, 200);
+    assert_eq!(fx.run(on("/id/{proxy+}", JPEG)).await.status, 200);
+    assert_eq!(fx.run(on("/{proxy+}", "o/AAAA")).await.status, 404);
+}
+
 #[tokio::test]
 async fn a_cached_redirect_never_hands_out_an_expired_url() {
     // Objects over 1 KB are 307s; URLs live 1 s, the cache keeps 3 s.

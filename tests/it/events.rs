@@ -278,7 +278,31 @@ fn every_event_is_a_valid_rest_proxy_event() {
         if v["resource"] == "/" {
             assert!(v["pathParameters"].is_null(), "{}", path.display());
         } else {
-            assert_eq!(v["resource"], "/{proxy+}", "{}", path.display());
+            // The template's resources: `/{proxy+}`, and the uncached
+            // `/presign/{proxy+}` and `/id/{proxy+}` for those routes.
+            let resource = v["resource"].as_str().unwrap_or_default();
+            assert!(
+                ["/{proxy+}", "/presign/{proxy+}", "/id/{proxy+}"].contains(&resource),
+                "{}: resource {resource}",
+                path.display()
+            );
+            assert_eq!(
+                v["requestContext"]["resourcePath"],
+                resource,
+                "{}",
+                path.display()
+            );
+            let proxy = v["pathParameters"]["proxy"].as_str().unwrap_or_default();
+            let route = resource
+                .trim_start_matches('/')
+                .trim_end_matches("{proxy+}");
+            let sent = v["path"].as_str().unwrap_or_default();
+            assert_eq!(
+                percent_encoding::percent_decode_str(sent).decode_utf8_lossy(),
+                format!("/{route}{proxy}"),
+                "{}: path is the resource's prefix and proxy",
+                path.display()
+            );
             assert!(
                 v["pathParameters"]["proxy"].is_string(),
                 "{}",

@@ -130,12 +130,24 @@ pub async fn run_on(app: &App, event: Value) -> Wire {
     Wire::from(app.handle_event(event).await)
 }
 
-/// The base event (`events/get-object.json`) with another method and key.
+/// The base event (`events/get-object.json`) with another method and key,
+/// on the resource the template's API would pick: `/presign/{proxy+}` or
+/// `/id/{proxy+}` for those routes (the proxy is what follows), else
+/// `/{proxy+}`.
 pub fn event(method: &str, key: &str) -> Value {
     let mut ev = load_event("get-object.json");
     ev["httpMethod"] = Value::from(method);
     ev["requestContext"]["httpMethod"] = Value::from(method);
-    ev["pathParameters"]["proxy"] = Value::from(key);
+    let own = ["presign/", "id/"]
+        .into_iter()
+        .find(|r| key.starts_with(r) && key.len() > r.len());
+    let (resource, proxy) = match own {
+        Some(r) => (format!("/{r}{{proxy+}}"), &key[r.len()..]),
+        None => ("/{proxy+}".to_string(), key),
+    };
+    ev["resource"] = Value::from(resource.clone());
+    ev["requestContext"]["resourcePath"] = Value::from(resource);
+    ev["pathParameters"]["proxy"] = Value::from(proxy);
     ev["path"] = Value::from(format!("/{key}"));
     ev
 }

@@ -1,5 +1,6 @@
 //! The two JSON documents of an invoke, as API Gateway writes and reads
-//! them: the REST proxy event for an HTTP request (`/{proxy+}` or `/`, the
+//! them: the REST proxy event for an HTTP request (`/{proxy+}`, `/`, or
+//! the uncached `/presign/{proxy+}` and `/id/{proxy+}`, the
 //! path decoded, every body base64 because `BinaryMediaTypes` is `*/*`),
 //! and the Lambda response back into HTTP (`multiValueHeaders` winning, the
 //! body base64-decoded).
@@ -74,9 +75,29 @@ pub(super) fn build_event(
         .get("host")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("127.0.0.1");
+    // The template's resources: `/presign/{proxy+}` and `/id/{proxy+}`
+    // (caching off) take paths whose first segment is literally theirs, and
+    // hand over what follows; `/{proxy+}` takes the rest.
+    let own = |raw: &str, proxy: &str| {
+        super::cache::UNCACHED_ROUTES
+            .iter()
+            .copied()
+            .find(|r| raw.starts_with(r) && proxy.starts_with(r) && proxy.len() > r.len())
+    };
     let (resource, path, path_parameters) = match (raw_rest, proxy) {
-        (Some(raw), Some(proxy)) => ("/{proxy+}", format!("/{raw}"), json!({ "proxy": proxy })),
-        _ => ("/", "/".to_string(), Value::Null),
+        (Some(raw), Some(proxy)) => match own(raw, proxy) {
+            Some(route) => (
+                format!("/{route}{{proxy+}}"),
+                format!("/{raw}"),
+                json!({ "proxy": &proxy[route.len()..] }),
+            ),
+            None => (
+                "/{proxy+}".to_string(),
+                format!("/{raw}"),
+                json!({ "proxy": proxy }),
+            ),
+        },
+        _ => ("/".to_string(), "/".to_string(), Value::Null),
     };
     json!({
         "resource": resource,
