@@ -243,8 +243,10 @@ fn merge_multi(
 ) -> HashMap<String, Vec<String>> {
     let norm = |k: String| if lowercase { k.to_ascii_lowercase() } else { k };
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    // An empty list names nothing: API Gateway never sends one, and taken
+    // as given it would turn `{"w": []}` into a transform with no size.
     for (k, v) in multi.unwrap_or_default() {
-        if let Some(v) = v {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
             out.entry(norm(k)).or_default().extend(v);
         }
     }
@@ -299,6 +301,18 @@ mod tests {
         );
         assert_eq!(r.target, Err(KeyError::Missing));
         assert_eq!(r.api_key_id, None, "an empty apiKeyId is no key");
+    }
+
+    #[test]
+    fn an_empty_value_list_is_no_parameter() {
+        let r = event(
+            r#"{"httpMethod":"GET","pathParameters":{"proxy":"x"},
+               "multiValueQueryStringParameters":{"w":[],"h":["5"]},
+               "multiValueHeaders":{"Range":[]}}"#,
+        );
+        assert!(!r.query.contains_key("w"), "{:?}", r.query);
+        assert_eq!(r.query.get("h"), Some(&vec!["5".to_string()]));
+        assert_eq!(r.header("range"), None);
     }
 
     #[test]
