@@ -47,7 +47,8 @@ impl fmt::Display for KeyError {
             KeyError::BucketName(why) => write!(f, "invalid bucket name: {why}"),
             KeyError::RouteOnCachedResource => write!(
                 f,
-                "the presign/ and id/ routes must be written plainly, not percent-encoded"
+                "presign/ and id/ are answered on their own resources (/presign/{{proxy+}}, \
+                 /id/{{proxy+}}); write them plainly, not percent-encoded"
             ),
         }
     }
@@ -83,6 +84,10 @@ pub enum Error {
     MethodNotAllowed { method: String, allow: String },
     #[error("object of {size} bytes is over the inline limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
+    /// Stream mode: the headers (from the object's stored metadata) make a
+    /// prelude over what API Gateway reads.
+    #[error("the response headers take {size} bytes, over {limit}")]
+    HeadersTooLarge { size: u64, limit: u64 },
     #[error("storage {kind:?}: {detail}")]
     Upstream { kind: UpstreamKind, detail: String },
     #[error("invalid request: {0}")]
@@ -134,7 +139,7 @@ impl Error {
             Error::Unprocessable(_) => 422,
             Error::TransformTimeout(_) => 504,
             Error::Busy => 503,
-            Error::TooLarge { .. } => 413,
+            Error::TooLarge { .. } | Error::HeadersTooLarge { .. } => 413,
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => 502,
                 UpstreamKind::Throttled => 503,
@@ -164,6 +169,7 @@ impl Error {
             Error::TransformTimeout(_) => "GatewayTimeout",
             Error::Busy => "ServiceUnavailable",
             Error::TooLarge { .. } => "PayloadTooLarge",
+            Error::HeadersTooLarge { .. } => "HeadersTooLarge",
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => "BadGateway",
                 UpstreamKind::Throttled => "ServiceUnavailable",
@@ -211,6 +217,10 @@ impl Error {
             Error::TooLarge { size, limit } => format!(
                 "the object is {size} bytes, over this API's {limit}-byte limit for a response; \
                  ask for a presigned URL instead"
+            ),
+            Error::HeadersTooLarge { size, limit } => format!(
+                "the object's stored metadata makes {size} bytes of response headers, over the \
+                 {limit} bytes this API can send; it cannot be served through the API"
             ),
             Error::Upstream { kind, .. } => match kind {
                 UpstreamKind::Unavailable => "the storage backend failed; try again".to_string(),

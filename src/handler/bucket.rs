@@ -107,10 +107,15 @@ pub fn location_constraint(body: &[u8]) -> Result<Option<String>, Error> {
         return Err(bad("too long"));
     }
     let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-    // A UTF-8 byte order mark may open the document.
-    let mut rest = text.strip_prefix('\u{feff}').unwrap_or(text).trim();
+    // A UTF-8 byte order mark may open the document; a declaration, if
+    // any, comes first.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut rest = text.trim();
     if rest.is_empty() {
         return Ok(None);
+    }
+    if rest.starts_with("<?xml") && !text.starts_with("<?xml") {
+        return Err(bad("the XML declaration must open the body"));
     }
     if let Some(decl) = rest.strip_prefix("<?xml") {
         let end = decl
@@ -263,6 +268,7 @@ mod tests {
             "<?xml encoding=\"UTF-8\" version=\"1.0\"?><CreateBucketConfiguration/>",
             "<?xml version=\"1.0\"encoding=\"UTF-8\"?><CreateBucketConfiguration/>",
             "<?xml?><CreateBucketConfiguration/>",
+            "  <?xml version=\"1.0\"?><CreateBucketConfiguration/>",
             "<CreateBucketConfigurationX/>",
         ] {
             assert!(

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::conditional::{Conditions, Verdict};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ResponseMode};
 use crate::error::{Error, KeyError, UpstreamKind};
 use crate::ids::Ids;
 use crate::lambda::event::ProxyEvent;
@@ -129,28 +129,47 @@ impl App {
                 detail: format!("the request took longer than {budget:?}"),
             }),
         };
-        let (reply, stream) = reply.take_stream();
-        let streamed = stream
-            .as_ref()
-            .map(|s| s.part.map_or(s.meta.size, |p| p.len()));
-        let detail = match reply.inner() {
+        let (reply, mut stream) = reply.take_stream();
+        let mut detail = match reply.inner() {
             Reply::Error(err) => err.detail().map(str::to_string),
             _ => None,
         };
         let mut response = render(reply, &self.config, &req.request_id);
+        // Streamed, the status and headers go in a prelude that API Gateway
+        // reads up to 16 KiB: headers from stored metadata past that are a
+        // 413 (buffered mode's envelope over 6 MB is one too), decided here
+        // so that the function, `serve` and `invoke` answer alike and the
+        // log line says what was sent.
+        if self.config.response_mode == ResponseMode::Stream {
+            let size = response.prelude().len();
+            if size > crate::limits::MAX_PRELUDE {
+                detail = Some(format!("a prelude of {size} bytes, over 16 KiB"));
+                response = render(
+                    Reply::Error(Error::HeadersTooLarge {
+                        size: size as u64,
+                        limit: crate::limits::MAX_PRELUDE as u64,
+                    }),
+                    &self.config,
+                    &req.request_id,
+                );
+                stream = None;
+            }
+        }
         // The body sent: an object's (or part's) bytes, or what s3gate
         // wrote itself (an error, a listing, a presign answer); none for a
         // HEAD.
-        let bytes = match streamed {
+        let bytes = match &stream {
             _ if req.method == Method::Head => 0,
-            Some(n) => n,
+            Some(s) => s.part.map_or(s.meta.size, |p| p.len()),
             None => response.body_bytes().len() as u64,
         };
-        let mut stream = stream;
         if req.method == Method::Head {
-            // A HEAD answer has the GET headers, Content-Length included,
-            // and never a body.
-            if response.header("content-length").is_none() {
+            // A HEAD answer has the GET headers, Content-Length included
+            // (none on a 304 or 204, which have no content to measure), and
+            // never a body.
+            if response.header("content-length").is_none()
+                && !matches!(response.status_code, 204 | 304)
+            {
                 let len = response.body_bytes().len();
                 response
                     .headers
@@ -312,10 +331,25 @@ impl App {
         if self.hidden_by_ids_only(req) {
             return Err(Error::NotFound);
         }
-        let target = req.target.clone().map_err(Error::BadKey)?;
+        match req.target.clone().map_err(Error::BadKey)? {
+            // Off the allowlist: the same use cases on a store that answers
+            // every operation as an absent bucket without asking S3, so
+            // every check before S3 is made as for any bucket.
+            Target::UnknownBucket(named) => {
+                let app = App {
+                    store: self.store.off_allowlist(),
+                    ..self.clone()
+                };
+                app.routed(req, *named).await
+            }
+            target => self.routed(req, target).await,
+        }
+    }
+
+    /// The use case of a method and target.
+    async fn routed(&self, req: &Request, target: Target) -> Result<Reply, Error> {
         let read = matches!(req.method, Method::Get | Method::Head);
         match target {
-            Target::UnknownBucket(named) => self.off_allowlist(req, *named),
             Target::Buckets if read => self.list_buckets().await,
             Target::Bucket => {
                 let app = self.scoped(req.bucket.as_deref());
@@ -348,31 +382,6 @@ impl App {
                     .await
             }
         }
-    }
-
-    /// A bucket off the allowlist answers as an allowlisted bucket that S3
-    /// does not have, and S3 is not asked: what is decided before any S3
-    /// call (the key's syntax, already checked by the route; the reserved
-    /// folder; an admin route's key; the method), then 404 `NoSuchBucket`
-    /// where S3 would have been asked. The one difference: a presigned URL
-    /// (`/presign/`, a write's 307) is signed without asking S3, so only an
-    /// allowlisted bucket gets one; here it is the 404.
-    fn off_allowlist(&self, req: &Request, named: Target) -> Result<Reply, Error> {
-        let read = matches!(req.method, Method::Get | Method::Head);
-        let write = matches!(req.method, Method::Put | Method::Delete);
-        match &named {
-            Target::Reserved => {
-                return Err(Error::Forbidden(
-                    "this folder is reserved for the variant cache",
-                ));
-            }
-            Target::Bucket if write => self.require_admin(req)?,
-            Target::IdOf(_) if read => self.require_admin(req)?,
-            Target::Object(_) if write && self.config.allow_write => {}
-            _ if read => {}
-            _ => return Err(self.not_allowed(req, &named)),
-        }
-        Err(Error::NoSuchBucket(None))
     }
 
     fn not_allowed(&self, req: &Request, target: &Target) -> Error {

@@ -28,6 +28,40 @@ pub struct ProxyResponse {
 }
 
 impl ProxyResponse {
+    /// The prelude of a streamed response: `{"statusCode", "headers",
+    /// "multiValueHeaders", "cookies"}`. A header given more than once is
+    /// joined with commas in `headers` (a deployed gateway answers 502 to an
+    /// array there) and listed whole in `multiValueHeaders`; s3gate sets no
+    /// cookies.
+    pub fn prelude(&self) -> String {
+        let mut single = serde_json::Map::new();
+        let mut multi = serde_json::Map::new();
+        for (name, value) in &self.headers {
+            match single.get_mut(name) {
+                Some(serde_json::Value::String(s)) => {
+                    s.push_str(", ");
+                    s.push_str(value);
+                }
+                _ => {
+                    single.insert(name.clone(), value.clone().into());
+                }
+            }
+            let list = multi
+                .entry(name.clone())
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+            if let Some(list) = list.as_array_mut() {
+                list.push(value.clone().into());
+            }
+        }
+        serde_json::json!({
+            "statusCode": self.status_code,
+            "headers": single,
+            "multiValueHeaders": multi,
+            "cookies": [],
+        })
+        .to_string()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

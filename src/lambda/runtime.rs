@@ -187,9 +187,7 @@ pub async fn run(api: &RuntimeApi, app: &App) -> Result<(), BoxError> {
             Ok(event) if app.config.response_mode == ResponseMode::Stream => {
                 let budget = inv.remaining.map(|r| r.saturating_sub(DEADLINE_MARGIN));
                 let answer = app.answer(event, budget).instrument(span.clone()).await;
-                api.respond_streaming(&inv, answer, &app.config)
-                    .instrument(span)
-                    .await?;
+                api.respond_streaming(&inv, answer).instrument(span).await?;
             }
             Ok(event) => {
                 let json = answer(app, event, inv.remaining).instrument(span).await;

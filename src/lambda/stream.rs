@@ -22,11 +22,8 @@ use lambda_runtime_api_client::body::Body;
 use lambda_runtime_api_client::body::sender::Sender;
 use lambda_runtime_api_client::build_request;
 
-use super::response::ProxyResponse;
 use super::runtime::{BoxError, Invocation, RuntimeApi};
-use crate::config::Config;
 use crate::handler::Answer;
-use crate::limits::MAX_PRELUDE;
 use crate::storage::StoreError;
 
 pub const CONTENT_TYPE: &str = "application/vnd.awslambda.http-integration-response";
@@ -34,67 +31,6 @@ pub const ERROR_TYPE: &str = "Lambda-Runtime-Function-Error-Type";
 pub const ERROR_BODY: &str = "Lambda-Runtime-Function-Error-Body";
 /// Between the prelude and the body.
 pub const DELIMITER: [u8; 8] = [0; 8];
-
-/// The prelude for a response: `{"statusCode", "headers", "multiValueHeaders",
-/// "cookies"}`. A header given more than once is joined with commas in
-/// `headers` (a deployed gateway answers 502 to an array there) and listed
-/// whole in `multiValueHeaders`; s3gate sets no cookies.
-pub fn prelude(response: &ProxyResponse) -> String {
-    let mut single = serde_json::Map::new();
-    let mut multi = serde_json::Map::new();
-    for (name, value) in &response.headers {
-        match single.get_mut(name) {
-            Some(serde_json::Value::String(s)) => {
-                s.push_str(", ");
-                s.push_str(value);
-            }
-            _ => {
-                single.insert(name.clone(), value.clone().into());
-            }
-        }
-        let list = multi
-            .entry(name.clone())
-            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
-        if let Some(list) = list.as_array_mut() {
-            list.push(value.clone().into());
-        }
-    }
-    serde_json::json!({
-        "statusCode": response.status_code,
-        "headers": single,
-        "multiValueHeaders": multi,
-        "cookies": [],
-    })
-    .to_string()
-}
-
-/// The prelude of an answer, and the answer to send after it. A prelude
-/// over 16 KiB (headers from stored metadata) would not fit where API
-/// Gateway reads it: the answer becomes a 413 JSON instead, as buffered
-/// mode answers an envelope over Lambda's limit. The function, `serve` and
-/// `invoke` all go through here, so they answer alike.
-pub fn fit(answer: Answer, config: &Config) -> (String, Answer) {
-    let head = prelude(&answer.response);
-    if head.len() <= MAX_PRELUDE {
-        return (head, answer);
-    }
-    tracing::error!(bytes = head.len(), "prelude over 16 KiB; answering 413");
-    let response = crate::response::render(
-        crate::response::Reply::Error(crate::error::Error::TooLarge {
-            size: head.len() as u64,
-            limit: MAX_PRELUDE as u64,
-        }),
-        config,
-        "",
-    );
-    (
-        prelude(&response),
-        Answer {
-            response,
-            stream: None,
-        },
-    )
-}
 
 /// What went wrong after the first body byte: reported in the trailers.
 #[derive(Debug)]
@@ -108,7 +44,6 @@ impl RuntimeApi {
         &self,
         inv: &Invocation,
         answer: Answer,
-        config: &Config,
     ) -> Result<(), BoxError> {
         let path = format!("/2018-06-01/runtime/invocation/{}/response", inv.request_id);
         let (mut tx, body) = Body::channel();
@@ -125,7 +60,7 @@ impl RuntimeApi {
         }
         // hyper reads the body only while the call is driven.
         let call = tokio::spawn(self.client().call(req.body(body)?));
-        let fed = feed(&mut tx, answer, config).await;
+        let fed = feed(&mut tx, answer).await;
         if let Err(Fed::MidStream(err)) = &fed {
             tracing::warn!(error = ?err, "the body failed mid-stream; reporting it in the trailers");
             tx.send_trailers(error_trailers(err)).await?;
@@ -150,9 +85,9 @@ enum Fed {
 
 /// The prelude, the delimiter, then the body: from memory, or from S3 as
 /// it arrives.
-async fn feed(tx: &mut Sender, answer: Answer, config: &Config) -> Result<(), Fed> {
+async fn feed(tx: &mut Sender, answer: Answer) -> Result<(), Fed> {
     let gone = |e: lambda_runtime_api_client::Error| Fed::Gone(e.into());
-    let (head, answer) = fit(answer, config);
+    let head = answer.response.prelude();
     let response = answer.response;
     tx.send_data(head.into()).await.map_err(gone)?;
     tx.send_data(Bytes::from_static(&DELIMITER))
@@ -198,8 +133,8 @@ fn error_trailers(err: &StoreError) -> HeaderMap {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::lambda::response::Body as ResponseBody;
+    use crate::lambda::response::ProxyResponse;
 
     #[test]
     fn the_prelude_has_single_string_headers() {
@@ -212,7 +147,7 @@ mod tests {
             ],
             body: Some(ResponseBody::Binary(vec![1, 2])),
         };
-        let v: serde_json::Value = serde_json::from_str(&prelude(&r)).expect("JSON");
+        let v: serde_json::Value = serde_json::from_str(&r.prelude()).expect("JSON");
         assert_eq!(v["statusCode"], 206);
         assert_eq!(v["headers"]["Vary"], "Origin, Accept");
         assert_eq!(v["headers"]["Content-Type"], "image/png");
@@ -221,6 +156,6 @@ mod tests {
             serde_json::json!(["Origin", "Accept"])
         );
         assert_eq!(v["cookies"], serde_json::json!([]));
-        assert!(!prelude(&r).contains('\0'));
+        assert!(!r.prelude().contains('\0'));
     }
 }

@@ -174,9 +174,13 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
             "--body is for stream mode (--response-mode stream); a buffered answer's body is in the response JSON".into(),
         ));
     }
-    if let Some(t) = target.as_deref().filter(|t| *t != "-")
-        && std::fs::canonicalize(t).ok() == std::fs::canonicalize(&path).ok()
-    {
+    // The same file only when both exist and resolve alike (an event read
+    // from a pipe has no path to compare).
+    let same_file = |t: &str| match (std::fs::canonicalize(t), std::fs::canonicalize(&path)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if let Some(t) = target.as_deref().filter(|t| *t != "-" && same_file(t)) {
         return Err(CliError::Input(format!(
             "--body {t:?} is the event file; name another file"
         )));
@@ -188,8 +192,7 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     // What `sam local invoke` shows of a streamed answer: the prelude, then
     // the body, which goes where --body says.
     let answer = backend.app.answer(event, None).await;
-    let (prelude, answer) = crate::lambda::stream::fit(answer, &backend.app.config);
-    say(&prelude);
+    say(&answer.response.prelude());
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match target.as_deref() {
         Some("-") => Box::new(tokio::io::stdout()),
         Some(path) => Box::new(

@@ -61,6 +61,20 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     timeout: Duration,
+    scope: Scope,
+}
+
+/// Which bucket a store stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The one bucket of the configuration.
+    Configured,
+    /// Bucket mode: the request's allowlisted bucket.
+    Request,
+    /// Bucket mode: a bucket off the allowlist. Every operation answers
+    /// `NoSuchBucket` without asking S3, so the handler's own checks run as
+    /// for any bucket and the answer is an absent bucket's.
+    OffAllowlist,
 }
 
 impl S3Store {
@@ -87,6 +101,7 @@ impl S3Store {
             bucket: config.bucket.clone(),
             prefix: config.key_prefix.clone(),
             timeout: config.s3_timeout,
+            scope: Scope::Configured,
         }
     }
 
@@ -103,7 +118,27 @@ impl S3Store {
     pub fn for_bucket(&self, bucket: &str) -> S3Store {
         S3Store {
             bucket: bucket.to_string(),
+            scope: Scope::Request,
             ..self.clone()
+        }
+    }
+
+    /// A store for a bucket off the allowlist: every operation (calls and
+    /// presigning alike) is a `NoSuchBucket` that never reaches S3.
+    pub fn off_allowlist(&self) -> S3Store {
+        S3Store {
+            bucket: String::new(),
+            scope: Scope::OffAllowlist,
+            ..self.clone()
+        }
+    }
+
+    fn refuse_off_allowlist(&self) -> Result<(), StoreError> {
+        match self.scope {
+            Scope::OffAllowlist => Err(StoreError::NoSuchBucket(
+                "a bucket off the allowlist: S3 not asked".into(),
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -166,10 +201,12 @@ impl S3Store {
         let out = match self.bounded(call).await?.map_err(classify) {
             // Quirk: HeadObject's 404 has no body, so S3 cannot say whether
             // the key or the bucket is missing (GetObject says
-            // NoSuchBucket). HeadBucket tells them apart, so a HEAD answers
-            // what the GET would; only a 404 pays for the second call, and
-            // when HeadBucket cannot tell, the 404 stands.
-            Err(StoreError::NotFound) => {
+            // NoSuchBucket). In bucket mode, where a missing bucket is an
+            // answer and the role may HeadBucket, HeadBucket tells them
+            // apart, so a HEAD answers what the GET would; only a 404 pays
+            // for the second call, and when HeadBucket cannot tell, the 404
+            // stands.
+            Err(StoreError::NotFound) if self.scope == Scope::Request => {
                 return Err(match self.bucket_exists().await {
                     Ok(false) => StoreError::NoSuchBucket(format!(
                         "HeadObject 404 and HeadBucket 404: bucket {} does not exist",
@@ -392,6 +429,7 @@ impl S3Store {
         content_length: Option<u64>,
         content_type: Option<&str>,
     ) -> Result<Presigned, StoreError> {
+        self.refuse_off_allowlist()?;
         let key = self.s3_key(key);
         let req = match method {
             "PUT" => self
@@ -445,6 +483,8 @@ impl S3Store {
     /// The SDK's operation timeout ends when the response headers arrive;
     /// this bounds the body as well.
     async fn bounded<T>(&self, fut: impl Future<Output = T>) -> Result<T, StoreError> {
+        // Off the allowlist, the call is dropped unpolled: nothing is sent.
+        self.refuse_off_allowlist()?;
         let started = std::time::Instant::now();
         let out = tokio::time::timeout(self.timeout + Duration::from_millis(250), fut)
             .await

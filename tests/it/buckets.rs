@@ -27,14 +27,15 @@ const JPEG: &str = "partnerimages/67/28/67286576.jpeg";
 /// `docs` (allowlisted, holds an object) and `secret` (not allowlisted).
 /// `fresh` and `tutorial-bucket` are allowlisted and do not exist yet.
 async fn fixture(extra: &[(&str, &str)]) -> Fixture {
-    let mut settings = vec![
+    // `extra` first: the first value of a setting wins.
+    let mut settings = extra.to_vec();
+    settings.extend_from_slice(&[
         ("buckets", "images,docs,fresh,tutorial-bucket"),
         ("allow-list", "true"),
         ("allow-write", "true"),
         ("admin-key-ids", ADMIN_ID),
         ("id-secret", ID_SECRET),
-    ];
-    settings.extend_from_slice(extra);
+    ]);
     let fx = Fixture::with(&settings).await;
     for (path, body) in [
         ("docs/readme.txt", "docs"),
@@ -230,6 +231,14 @@ async fn an_off_allowlist_bucket_answers_as_an_absent_one() {
         ("GET", "/id/{b}", ADMIN),
         ("PUT", "/presign/{b}/keep.txt", KEY),
         ("GET", "/presign/{b}", KEY),
+        // Checks of the query before S3 (found apart by a review).
+        ("GET", "/{b}/?limit=0", KEY),
+        ("HEAD", "/{b}/?limit=1&limit=2", KEY),
+        ("GET", "/{b}/?token=%C3%A9", KEY),
+        ("GET", "/{b}/deep/?w=100", KEY),
+        ("GET", "/{b}/keep.txt?sig=abc", KEY),
+        ("GET", "/{b}/keep.txt?w=0", KEY),
+        ("HEAD", "/{b}/keep.txt?w=100&format=gif", ADMIN),
     ];
     for &(method, path, key) in cases {
         let mut answers = Vec::new();
@@ -296,8 +305,42 @@ async fn an_off_allowlist_bucket_answers_as_an_absent_one() {
                 );
         }
     }
+    // A malformed CreateBucketConfiguration is a 400 in any bucket.
+    for b in buckets {
+        call(
+            &base,
+            "PUT",
+            &format!("/{b}"),
+            Some(ADMIN),
+            Some(b"<Nope/>"),
+        )
+        .await
+        .expect(
+            400,
+            Some("BadRequest"),
+            &format!("PUT /{b} with a bad body"),
+        );
+    }
     assert!(!fx.dir.path().join("tutorial-bucket").exists());
     assert!(!fx.dir.path().join("nowhere").exists());
+
+    // Listing off (the default): a listing is refused alike in any bucket.
+    let fx = fixture(&[("allow-list", "false")]).await;
+    let (_gw, base) = gateway(fx.app.clone()).await;
+    for path in ["/{b}", "/{b}/", "/{b}/deep/"] {
+        for method in ["GET", "HEAD"] {
+            let mut answers = Vec::new();
+            for b in buckets {
+                let got = call(&base, method, &path.replace("{b}", b), Some(KEY), None).await;
+                let len = got.headers.get("content-length").cloned();
+                answers.push((got.status, len));
+            }
+            assert!(
+                answers.iter().all(|a| *a == answers[0]),
+                "{method} {path} with listing off: {answers:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -492,11 +535,16 @@ async fn names_s3_refuses_are_a_400_before_any_s3_call() {
                 .starts_with("invalid bucket name")
         );
     }
-    // Off the allowlist: 404 at once, S3 never asked.
-    for path in ["/photos/a.jpg", "/photos", "/presign/photos/a.jpg"] {
+    // Off the allowlist: 404 at once, S3 never asked (listing is off here,
+    // so `/photos` is the 404 of a listing in any bucket).
+    for (path, code) in [
+        ("/photos/a.jpg", "NoSuchBucket"),
+        ("/presign/photos/a.jpg", "NoSuchBucket"),
+        ("/photos", "NotFound"),
+    ] {
         call(&base, "GET", path, Some(KEY), None)
             .await
-            .expect(404, Some("NoSuchBucket"), path);
+            .expect(404, Some(code), path);
     }
     // An allowlisted bucket does reach the store (here: no answer).
     let reached = call(&base, "GET", "/images/a.jpg", Some(KEY), None).await;

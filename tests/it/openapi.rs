@@ -158,6 +158,10 @@ fn every_error() -> Vec<Error> {
         Error::BucketExists { ours: false },
         Error::BucketNotEmpty,
         Error::BadKey(s3gate::error::KeyError::BucketName("too short")),
+        Error::HeadersTooLarge {
+            size: 20_000,
+            limit: 16_384,
+        },
     ];
     for e in &all {
         match e {
@@ -168,6 +172,7 @@ fn every_error() -> Vec<Error> {
             | Error::Forbidden(_)
             | Error::MethodNotAllowed { .. }
             | Error::TooLarge { .. }
+            | Error::HeadersTooLarge { .. }
             | Error::Upstream { .. }
             | Error::BadRequest(_)
             | Error::PreconditionFailed

@@ -510,7 +510,11 @@ async fn a_prelude_over_16_kib_is_a_413_in_the_function_serve_and_invoke() {
     let too_large = |status: u64, body: &[u8], what: &str| {
         assert_eq!(status, 413, "{what}");
         let json: Value = serde_json::from_slice(body).expect("a JSON body");
-        assert_eq!(json["code"], "PayloadTooLarge", "{what}: {json}");
+        assert_eq!(json["code"], "HeadersTooLarge", "{what}: {json}");
+        assert!(
+            !json["requestId"].as_str().unwrap_or_default().is_empty(),
+            "{what}: {json}"
+        );
     };
 
     // The function.
@@ -541,7 +545,17 @@ async fn a_prelude_over_16_kib_is_a_413_in_the_function_serve_and_invoke() {
     )
     .await;
     let status = u64::from(resp.status().as_u16());
-    too_large(status, &resp.bytes().await.expect("body"), "serve");
+    let body = resp.bytes().await.expect("body");
+    too_large(status, &body, "serve");
+    // HEAD: the same status and Content-Length, no body.
+    let head = crate::support::client()
+        .head(format!("http://{}/dev/padded.txt", gw.addr()))
+        .header("x-api-key", key)
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status(), 413);
+    assert_eq!(head.headers()["content-length"], body.len().to_string());
     gw.shutdown().await;
 
     // invoke, on the same data.
@@ -595,4 +609,30 @@ fn invoke_refuses_a_body_file_it_cannot_use() {
         text,
         "the event is untouched"
     );
+    // An event from a pipe and a body file that does not exist yet are not
+    // the same file (a review found them refused).
+    let out = dir.path().join("new-body.bin");
+    let mut piped = std::process::Command::new(env!("CARGO_BIN_EXE_s3gate"))
+        .args([
+            "invoke",
+            "/dev/stdin",
+            "--response-mode",
+            "stream",
+            "--body",
+        ])
+        .arg(&out)
+        .current_dir(crate::support::repo())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("s3gate runs");
+    {
+        use std::io::Write;
+        let mut stdin = piped.stdin.take().expect("stdin");
+        stdin.write_all(&text).expect("write the event");
+    }
+    let done = piped.wait_with_output().expect("s3gate ends");
+    assert!(done.status.success(), "{done:?}");
+    assert!(!std::fs::read(&out).expect("the body").is_empty());
 }

@@ -206,7 +206,7 @@ impl Wire {
     /// A streamed answer as API Gateway's STREAM integration reads it: the
     /// prelude's JSON (through serde), then the raw body bytes.
     pub async fn streamed(answer: s3gate::handler::Answer) -> Wire {
-        let prelude = s3gate::lambda::stream::prelude(&answer.response);
+        let prelude = answer.response.prelude();
         let v: Value = serde_json::from_str(&prelude).expect("the prelude is JSON");
         assert!(!prelude.contains('\0'), "a NUL in the prelude: {prelude}");
         let body = match answer.stream {

@@ -288,7 +288,7 @@ pub(super) async fn serve(
         ResponseMode::Stream => {
             tokio::time::timeout(INTEGRATION_TIMEOUT, shared.app.answer(ev, None))
                 .await
-                .map(|answer| relay(answer, head, &shared.app.config, &request_id))
+                .map(|answer| relay(answer, head, &request_id))
         }
     };
     match answered {
@@ -316,14 +316,8 @@ pub(super) async fn serve(
 /// they come. A body that fails mid-stream ends the response without its
 /// last chunk, so the client sees a transfer cut short (logged with the
 /// request's id).
-fn relay(
-    answer: Answer,
-    head: bool,
-    config: &crate::config::Config,
-    request_id: &str,
-) -> Option<Response<GatewayBody>> {
-    let (prelude, answer) = crate::lambda::stream::fit(answer, config);
-    let resp = from_prelude(&prelude).ok()?;
+fn relay(answer: Answer, head: bool, request_id: &str) -> Option<Response<GatewayBody>> {
+    let resp = from_prelude(&answer.response.prelude()).ok()?;
     let request_id = request_id.to_string();
     let body: GatewayBody = match answer.stream {
         Some(opened) if !head => {
