@@ -14,13 +14,24 @@ pub fn settings() -> impl Iterator<Item = Arg> {
     SETTINGS.iter().map(flag)
 }
 
+/// Settings whose value is a secret: `--help` never shows it, even when
+/// its environment variable is set.
+const SECRETS: &[&str] = &["signing-secret", "id-secret"];
+
 /// One setting as a flag. A boolean is switched on by the bare flag
-/// (`--allow-write`) and off by `--allow-write=false`.
+/// (`--allow-write`) and off by `--allow-write=false`. The default is the
+/// function's, shown in the help but not given to clap (the configuration
+/// applies it, so a flag never hides what the environment says).
 pub fn flag(s: &Setting) -> Arg {
+    let help = match s.default {
+        Some(d) if !d.is_empty() => format!("{} [default: {d}]", s.help),
+        _ => s.help.to_string(),
+    };
     let arg = Arg::new(s.name)
         .long(s.name)
-        .help(s.help)
+        .help(help)
         .env(s.env_var())
+        .hide_env_values(SECRETS.contains(&s.name))
         .action(ArgAction::Set);
     if s.boolean {
         arg.num_args(0..=1)

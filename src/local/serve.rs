@@ -113,6 +113,19 @@ fn gateway_config(m: &ArgMatches, problems: &mut Vec<String>) -> (SocketAddr, Ga
             })
             .unwrap_or_default()
     };
+    // An empty key on the command line is a mistake (an unset variable,
+    // `--admin-api-key "$ADMIN"`), never a key to drop quietly.
+    for flag in ["api-key", "admin-api-key"] {
+        let typed = m.value_source(flag) == Some(clap::parser::ValueSource::CommandLine);
+        let empty = m
+            .get_many::<String>(flag)
+            .is_some_and(|mut v| v.any(|k| k.trim().is_empty()));
+        if typed && empty {
+            problems.push(format!(
+                "--{flag}: an empty key (is the variable you meant to pass set?)"
+            ));
+        }
+    }
     let mut api_keys = keys("api-key");
     let admin_keys = keys("admin-api-key");
     // No part of a key in the message: it may be a real one, mistyped.
@@ -183,16 +196,29 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
             return Err(CliError::Config(ConfigError { problems }));
         }
     }
-    // API Gateway refuses every request of a plan with a rate, burst or
-    // quota of 0.
-    for (name, zero) in [
-        ("--rate-limit", cfg.rate_limit == 0.0),
-        ("--burst-limit", cfg.burst_limit == 0),
-        ("--quota-limit", cfg.quota_limit == 0),
+    // What a 0 in the usage plan does, as API Gateway's token bucket does
+    // it: a burst or quota of 0 refuses every keyed request; a rate of 0
+    // never refills the bucket, so the burst is all there is.
+    for (name, zero, what) in [
+        (
+            "--burst-limit",
+            cfg.burst_limit == 0,
+            "every keyed request will get a 429",
+        ),
+        (
+            "--quota-limit",
+            cfg.quota_limit == 0,
+            "every keyed request will get a 429",
+        ),
+        (
+            "--rate-limit",
+            cfg.rate_limit == 0.0 && cfg.burst_limit > 0,
+            "the bucket never refills: after the first --burst-limit requests of a key, every one gets a 429",
+        ),
     ] {
         if zero {
             warn(&format!(
-                "{name} is 0: every keyed request will get a 429, as API Gateway answers such a usage plan (rate, burst and quota)"
+                "{name} is 0: {what}, as API Gateway answers such a usage plan"
             ));
         }
     }
@@ -260,8 +286,8 @@ pub async fn run(m: &ArgMatches) -> Result<(), CliError> {
         ));
         first_key
     } else {
-        say("  API key: as given with --api-key or S3GATE_API_KEY");
-        "$S3GATE_API_KEY".to_string()
+        say("  API key: as given with --api-key or S3GATE_API_KEY (not shown)");
+        "<your key>".to_string()
     };
     say(&format!(
         "  usage plan: {rate} req/s, burst {burst}, quota {quota} per {}",

@@ -259,3 +259,37 @@ fn bad_event_files_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does-not-exist.json"));
 }
+
+/// `--help` shows each setting's default and never a secret's value, even
+/// when its variable is set (a new user's walk through the README found
+/// `sign --help` printing the signing secret).
+#[test]
+fn help_shows_defaults_and_hides_secrets() {
+    let signing = "signing-secret-value-0123456789abcdefXYZ";
+    let ids = "id-secret-value-0123456789abcdefghijkXYZ";
+    let key = "api-key-value-0123456789abcdefXYZ";
+    let env = [
+        ("S3GATE_SIGNING_SECRET", signing),
+        ("S3GATE_ID_SECRET", ids),
+        ("S3GATE_API_KEY", key),
+        ("S3GATE_ADMIN_API_KEY", key),
+    ];
+    for command in ["serve", "invoke", "sign", "get", "put"] {
+        let out = s3gate(&[command, "--help"], &env);
+        assert!(out.status.success(), "{command} --help: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for secret in [signing, ids, key] {
+            assert!(
+                !text.contains(secret),
+                "{command} --help shows a secret: {text}"
+            );
+        }
+        if command == "serve" {
+            assert!(
+                text.contains("[default: 10]"),
+                "s3-timeout's default: {text}"
+            );
+            assert!(text.contains("[default: public, max-age=86400]"), "{text}");
+        }
+    }
+}

@@ -835,6 +835,10 @@ fn serve_reports_every_problem_and_warns_about_useless_settings() {
             "lots",
             "--api-key",
             "zq9xk",
+            // An unset variable, `--admin-api-key "$ADMIN"`: not dropped
+            // quietly (a new user's walk through the README).
+            "--admin-api-key",
+            "",
         ])
         .current_dir(repo())
         .env_remove("S3GATE_API_KEY")
@@ -843,7 +847,12 @@ fn serve_reports_every_problem_and_warns_about_useless_settings() {
         .expect("s3gate runs");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    for needle in ["--stage", "inline-limit", "API key"] {
+    for needle in [
+        "--stage",
+        "inline-limit",
+        "API key",
+        "--admin-api-key: an empty key",
+    ] {
         assert!(err.contains(needle), "{needle} not reported: {err}");
     }
     assert!(!err.contains("zq9"), "an error echoes part of a key: {err}");
