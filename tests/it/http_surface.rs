@@ -59,6 +59,9 @@ async fn validators_answer_304_and_412() {
                     assert!(got.body.is_empty(), "{headers:?}");
                     assert_eq!(got.header("etag"), Some(etag.as_str()), "{headers:?}");
                     assert!(got.header("cache-control").is_some(), "{headers:?}");
+                    // RFC 9110 §8.6: no Content-Length unless it is the
+                    // 200's; a HEAD's 304 had `0` (found by a review).
+                    assert_eq!(got.header("content-length"), None, "{method} {headers:?}");
                 }
                 412 if method == "GET" => {
                     got.assert_error(412, "PreconditionFailed", &format!("{headers:?}"))
