@@ -5,6 +5,7 @@
 //! each method × target to its use case, and writes the one log line per
 //! request.
 
+mod access;
 mod bucket;
 mod by_id;
 mod listing;
@@ -22,11 +23,11 @@ use tokio::sync::Semaphore;
 
 use crate::conditional::{Conditions, Verdict};
 use crate::config::{Config, ConfigError, ResponseMode};
-use crate::error::{Error, KeyError, UpstreamKind};
+use crate::error::{Error, UpstreamKind};
 use crate::ids::Ids;
 use crate::lambda::event::ProxyEvent;
 use crate::lambda::response::ProxyResponse;
-use crate::request::{ID_OF_ROUTE, KeyRules, Method, Request, Target};
+use crate::request::{KeyRules, Method, Request, Target};
 use crate::response::{Reply, render};
 use crate::storage::{ObjectMeta, Opened, S3Store, sdk_config_from_env};
 
@@ -243,69 +244,6 @@ impl App {
         }
     }
 
-    /// Admin routes need a key whose id is in `admin-key-ids`; with none
-    /// configured, nobody passes.
-    fn require_admin(&self, req: &Request) -> Result<(), Error> {
-        let admin = req
-            .api_key_id
-            .as_ref()
-            .is_some_and(|id| self.config.admin_key_ids.iter().any(|a| a == id));
-        if admin {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("this route needs an admin API key"))
-        }
-    }
-
-    /// With `ids-only`, whether the route names a key (or a bucket's
-    /// contents) and so answers 404. The id routes and the admin routes
-    /// stay.
-    fn hidden_by_ids_only(&self, req: &Request) -> bool {
-        if !self.config.ids_only {
-            return false;
-        }
-        let admin_method = matches!(req.method, Method::Put | Method::Delete);
-        // A bucket off the allowlist is hidden exactly as an absent one.
-        let named = req.target.as_ref().map(|t| match t {
-            Target::UnknownBucket(named) => &**named,
-            t => t,
-        });
-        match named {
-            Ok(Target::ById(_) | Target::PresignById(_) | Target::IdOf(_)) => false,
-            Ok(Target::Bucket) | Err(KeyError::BucketName(_))
-                if admin_method && !req.path.contains('/') =>
-            {
-                false
-            }
-            Err(_) if req.path.starts_with(ID_OF_ROUTE) => false,
-            _ => true,
-        }
-    }
-
-    /// The methods a target answers with the current settings: a folder
-    /// (and the root) and the presign route are read-only; an object key
-    /// takes PUT and DELETE with writes on. `None` (a key that does not
-    /// parse) gets the object list.
-    pub fn allow(&self, target: Option<&Target>) -> String {
-        match target {
-            Some(Target::UnknownBucket(named)) => return self.allow(Some(named)),
-            Some(
-                Target::Listing(_)
-                | Target::Presign(_)
-                | Target::Reserved
-                | Target::Buckets
-                | Target::ById(_)
-                | Target::PresignById(_)
-                | Target::IdOf(_),
-            ) => "GET, HEAD, OPTIONS",
-            // Create and delete are the admin's.
-            Some(Target::Bucket) => "GET, HEAD, PUT, DELETE, OPTIONS",
-            _ if self.config.allow_write => "GET, HEAD, PUT, DELETE, OPTIONS",
-            _ => "GET, HEAD, OPTIONS",
-        }
-        .to_string()
-    }
-
     async fn dispatch(&self, req: &Request) -> Result<Reply, Error> {
         if req.method == Method::Options {
             return Ok(Reply::Options {
@@ -381,13 +319,6 @@ impl App {
                     .object_routes(req, target)
                     .await
             }
-        }
-    }
-
-    fn not_allowed(&self, req: &Request, target: &Target) -> Error {
-        Error::MethodNotAllowed {
-            method: req.method.as_str().to_string(),
-            allow: self.allow(Some(target)),
         }
     }
 
