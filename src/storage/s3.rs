@@ -105,6 +105,10 @@ impl S3Store {
         }
     }
 
+    /// The raw client, for tests that set up objects: it bypasses
+    /// [`S3Store::bounded`] and the off-allowlist refusal, so s3gate's own
+    /// code never calls it.
+    #[doc(hidden)]
     pub fn client(&self) -> &Client {
         &self.client
     }
@@ -118,7 +122,12 @@ impl S3Store {
     pub fn for_bucket(&self, bucket: &str) -> S3Store {
         S3Store {
             bucket: bucket.to_string(),
-            scope: Scope::Request,
+            // A store off the allowlist stays refused, whatever it is
+            // scoped to.
+            scope: match self.scope {
+                Scope::OffAllowlist => Scope::OffAllowlist,
+                _ => Scope::Request,
+            },
             ..self.clone()
         }
     }

@@ -502,6 +502,8 @@ async fn names_s3_refuses_are_a_400_before_any_s3_call() {
         ("buckets", "images,docs"),
         ("admin-key-ids", ADMIN_ID),
         ("s3-timeout", "1"),
+        ("id-secret", ID_SECRET),
+        ("allow-write", "true"),
     ]);
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new("us-east-1"))
@@ -536,15 +538,26 @@ async fn names_s3_refuses_are_a_400_before_any_s3_call() {
         );
     }
     // Off the allowlist: 404 at once, S3 never asked (listing is off here,
-    // so `/photos` is the 404 of a listing in any bucket).
-    for (path, code) in [
-        ("/photos/a.jpg", "NoSuchBucket"),
-        ("/presign/photos/a.jpg", "NoSuchBucket"),
-        ("/photos", "NotFound"),
+    // so `/photos` is the 404 of a listing in any bucket). Any call to this
+    // store would be a 5xx after the 1 s S3 timeout.
+    for (method, path, key, code) in [
+        ("GET", "/photos/a.jpg", KEY, "NoSuchBucket"),
+        ("HEAD", "/photos/a.jpg", ADMIN, ""),
+        ("GET", "/photos/a.jpg?w=100", KEY, "NoSuchBucket"),
+        ("GET", "/presign/photos/a.jpg", KEY, "NoSuchBucket"),
+        ("GET", "/photos", KEY, "NotFound"),
+        ("PUT", "/photos", ADMIN, "NoSuchBucket"),
+        ("DELETE", "/photos", ADMIN, "NoSuchBucket"),
+        ("GET", "/id/photos/a.jpg", ADMIN, "NoSuchBucket"),
+        ("PUT", "/photos/a.jpg", KEY, "NoSuchBucket"),
     ] {
-        call(&base, "GET", path, Some(KEY), None)
-            .await
-            .expect(404, Some(code), path);
+        let got = call(&base, method, path, Some(key), None).await;
+        let what = format!("{method} {path}");
+        if code.is_empty() {
+            assert_eq!(got.status, 404, "{what}");
+        } else {
+            got.expect(404, Some(code), &what);
+        }
     }
     // An allowlisted bucket does reach the store (here: no answer).
     let reached = call(&base, "GET", "/images/a.jpg", Some(KEY), None).await;
