@@ -324,6 +324,27 @@ async fn an_off_allowlist_bucket_answers_as_an_absent_one() {
     assert!(!fx.dir.path().join("tutorial-bucket").exists());
     assert!(!fx.dir.path().join("nowhere").exists());
 
+    // With signed transforms: an unsigned or badly signed transform is
+    // refused alike; a transform is otherwise a source read from S3.
+    let fx = fixture(&[("signing-secret", "a-signing-secret-of-at-least-32-bytes")]).await;
+    let (_gw, base) = gateway(fx.app.clone()).await;
+    for path in [
+        "/{b}/keep.txt?w=100",
+        "/{b}/keep.txt?w=100&sig=AAAA",
+        "/{b}/keep.txt?w=100&sig=AAAA&expires=1",
+    ] {
+        let mut answers = Vec::new();
+        for b in buckets {
+            let got = call(&base, "GET", &path.replace("{b}", b), Some(KEY), None).await;
+            answers.push((got.status, got.code()));
+        }
+        assert!(answers[0].0 >= 400, "{path}: {answers:?}");
+        assert!(
+            answers.iter().all(|a| *a == answers[0]),
+            "{path}: {answers:?}"
+        );
+    }
+
     // Listing off (the default): a listing is refused alike in any bucket.
     let fx = fixture(&[("allow-list", "false")]).await;
     let (_gw, base) = gateway(fx.app.clone()).await;
