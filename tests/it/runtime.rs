@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
+use hyper::{HeaderMap, Request, Response};
 use hyper_util::rt::TokioIo;
 use s3gate::local::EmbeddedStore;
 use tokio::net::TcpListener;
@@ -19,17 +19,26 @@ use tokio::sync::mpsc;
 use crate::support::{load_event, repo, sample, wire_from_json};
 
 /// Hands out `events` in order on `/next` (then holds the call open, as
-/// Lambda does between invokes) and reports every POST as (path, body).
+/// Lambda does between invokes) and reports every POST whole ([`Posted`]:
+/// path, headers, body, trailers; `tests/it/streaming.rs` uses it too).
 /// Each event gets an invocation id `inv-N` and a deadline `deadline_ms`
 /// from now (Lambda's headers); a POST without the matching invocation id
 /// is reported with a `!` in front of its path. With `refuse`, the first
 /// response POST gets a 413, as Lambda answers one over 6 MB.
-struct RuntimeApi {
-    addr: SocketAddr,
-    posts: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+pub(crate) struct RuntimeApi {
+    pub addr: SocketAddr,
+    pub posts: mpsc::UnboundedReceiver<Posted>,
 }
 
-async fn runtime_api(events: Vec<String>) -> RuntimeApi {
+/// One POST the function made: its path, headers, body bytes and trailers.
+pub(crate) struct Posted {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub trailers: Option<HeaderMap>,
+}
+
+pub(crate) async fn runtime_api(events: Vec<String>) -> RuntimeApi {
     runtime_api_with(events, 60_000, false).await
 }
 
@@ -85,12 +94,20 @@ async fn runtime_api_with(events: Vec<String>, deadline_ms: u64, refuse: bool) -
                     };
                     let refuse_this = path.ends_with("/response")
                         && !std::mem::replace(&mut *refused.lock().expect("lock"), true);
-                    let body = req
-                        .into_body()
-                        .collect()
-                        .await
-                        .map(|b| b.to_bytes().to_vec());
-                    let _ = tx.send((path, body.unwrap_or_default()));
+                    let (parts, body) = req.into_parts();
+                    let (body, trailers) = match body.collect().await {
+                        Ok(c) => {
+                            let trailers = c.trailers().cloned();
+                            (c.to_bytes().to_vec(), trailers)
+                        }
+                        Err(_) => (Vec::new(), None),
+                    };
+                    let _ = tx.send(Posted {
+                        path,
+                        headers: parts.headers,
+                        body,
+                        trailers,
+                    });
                     Ok(Response::builder()
                         .status(if refuse_this { 413 } else { 202 })
                         .body(Full::new(Bytes::from_static(b"{}")))
@@ -107,7 +124,10 @@ async fn runtime_api_with(events: Vec<String>, deadline_ms: u64, refuse: bool) -
     RuntimeApi { addr, posts }
 }
 
-fn function(
+/// `s3gate-lambda` against `api` and `store`, with Lambda's environment
+/// only; `settings` are more variables (or replace these, e.g. the
+/// endpoint).
+pub(crate) fn function(
     api: SocketAddr,
     store: &EmbeddedStore,
     settings: &[(&str, &str)],
@@ -129,10 +149,11 @@ fn function(
 }
 
 async fn next_post(api: &mut RuntimeApi) -> (String, Vec<u8>) {
-    tokio::time::timeout(Duration::from_secs(20), api.posts.recv())
+    let p = tokio::time::timeout(Duration::from_secs(20), api.posts.recv())
         .await
         .expect("the function posts within 20 s")
-        .expect("a post")
+        .expect("a post");
+    (p.path, p.body)
 }
 
 async fn store() -> (tempfile::TempDir, EmbeddedStore) {

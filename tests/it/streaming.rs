@@ -1,33 +1,18 @@
 //! Stream mode (`response-mode = stream`): the real `s3gate-lambda` binary
-//! against a Runtime API server in the test that reads chunked streaming
-//! responses (prelude, 8 NUL bytes, raw body, trailers); a store that dies
+//! against the tests' Runtime API server (`runtime.rs`), which reads chunked
+//! streaming responses (prelude, 8 NUL bytes, raw body, trailers); a store that dies
 //! mid-body through the fault proxy; the same answers in both modes; and
 //! `s3gate serve --response-mode stream` relaying 50 MiB to curl.
 
-use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{HeaderMap, Request, Response};
-use hyper_util::rt::TokioIo;
 use s3gate::local::EmbeddedStore;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use crate::fault_proxy::{Fault, FaultProxy};
+use crate::runtime::{Posted, RuntimeApi, runtime_api};
 use crate::support::{Fixture, Wire, event, keyed_get, load_event};
-
-/// One POST the function made: its path, headers, body bytes and trailers.
-struct Posted {
-    path: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    trailers: Option<HeaderMap>,
-}
 
 impl Posted {
     /// The prelude (JSON) and the raw body after the 8 NUL bytes.
@@ -47,72 +32,6 @@ impl Posted {
     }
 }
 
-/// A Runtime API that hands out `events` and reports every POST whole,
-/// trailers included.
-async fn runtime_api(events: Vec<String>) -> (SocketAddr, mpsc::UnboundedReceiver<Posted>) {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, rx) = mpsc::unbounded_channel();
-    let queue = Arc::new(Mutex::new(events.into_iter().enumerate()));
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            let (tx, queue) = (tx.clone(), queue.clone());
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let (tx, queue) = (tx.clone(), queue.clone());
-                async move {
-                    let path = req.uri().path().to_string();
-                    if path.ends_with("/invocation/next") {
-                        let next = queue.lock().expect("queue").next();
-                        let Some((n, event)) = next else {
-                            std::future::pending::<()>().await;
-                            unreachable!();
-                        };
-                        let deadline = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .expect("clock")
-                            .as_millis()
-                            + 120_000;
-                        return Ok::<_, Infallible>(
-                            Response::builder()
-                                .header("lambda-runtime-aws-request-id", format!("req-{n}"))
-                                .header("lambda-runtime-deadline-ms", deadline.to_string())
-                                .body(Full::new(Bytes::from(event)))
-                                .expect("response"),
-                        );
-                    }
-                    let (parts, body) = req.into_parts();
-                    let collected = body.collect().await;
-                    let (body, trailers) = match collected {
-                        Ok(c) => {
-                            let trailers = c.trailers().cloned();
-                            (c.to_bytes().to_vec(), trailers)
-                        }
-                        Err(_) => (Vec::new(), None),
-                    };
-                    let _ = tx.send(Posted {
-                        path,
-                        headers: parts.headers,
-                        body,
-                        trailers,
-                    });
-                    Ok(Response::builder()
-                        .status(202)
-                        .body(Full::new(Bytes::from_static(b"{}")))
-                        .expect("response"))
-                }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(socket), service)
-                    .await;
-            });
-        }
-    });
-    (addr, rx)
-}
-
 /// The function in stream mode. `s3_timeout` in seconds: objects written
 /// straight into the store's folder have no stored ETag, so s3s-fs hashes
 /// the whole file before it answers.
@@ -122,25 +41,20 @@ fn function(
     store: &EmbeddedStore,
     s3_timeout: &str,
 ) -> tokio::process::Child {
-    let (id, secret) = store.credentials();
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_s3gate-lambda"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
-        .env("AWS_REGION", "us-east-1")
-        .env("S3GATE_BUCKET", "images")
-        .env("S3GATE_RESPONSE_MODE", "stream")
-        .env("S3GATE_STREAM_LIMIT", "104857600")
-        .env("S3GATE_S3_TIMEOUT", s3_timeout)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("s3gate-lambda starts")
+    crate::runtime::function(
+        api,
+        store,
+        &[
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("S3GATE_RESPONSE_MODE", "stream"),
+            ("S3GATE_STREAM_LIMIT", "104857600"),
+            ("S3GATE_S3_TIMEOUT", s3_timeout),
+        ],
+    )
 }
 
-async fn next_post(rx: &mut mpsc::UnboundedReceiver<Posted>) -> Posted {
-    tokio::time::timeout(Duration::from_secs(60), rx.recv())
+async fn next_post(api: &mut RuntimeApi) -> Posted {
+    tokio::time::timeout(Duration::from_secs(60), api.posts.recv())
         .await
         .expect("the function posts within 60 s")
         .expect("a post")
@@ -166,10 +80,10 @@ async fn the_function_streams_objects_byte_identical() {
         .collect();
     events.push(load_event("not-found.json").to_string());
     events.push(load_event("head-object.json").to_string());
-    let (api, mut posts) = runtime_api(events).await;
-    let mut child = function(api, &fx._store.endpoint(), &fx._store, "15");
+    let mut api = runtime_api(events).await;
+    let mut child = function(api.addr, &fx._store.endpoint(), &fx._store, "15");
     for &n in &sizes {
-        let p = next_post(&mut posts).await;
+        let p = next_post(&mut api).await;
         assert!(p.path.ends_with("/response"), "{n}: {}", p.path);
         assert_eq!(
             p.headers["lambda-runtime-function-response-mode"],
@@ -201,13 +115,13 @@ async fn the_function_streams_objects_byte_identical() {
         );
     }
     // An error before the first body byte is an ordinary prelude with JSON.
-    let p = next_post(&mut posts).await;
+    let p = next_post(&mut api).await;
     let (prelude, body) = p.split();
     assert_eq!(prelude["statusCode"], 404);
     let json: Value = serde_json::from_slice(body).expect("a JSON error body");
     assert_eq!(json["code"], "NotFound");
     // HEAD: the headers, no body.
-    let p = next_post(&mut posts).await;
+    let p = next_post(&mut api).await;
     let (prelude, body) = p.split();
     assert_eq!(prelude["statusCode"], 200);
     assert_eq!(prelude["headers"]["Content-Length"], "1792");
@@ -221,14 +135,14 @@ async fn a_store_that_dies_mid_body_gives_the_error_trailers() {
     let size = 2 * 1024 * 1024;
     fx.write("stream/dies.bin", &bytes(size));
     let proxy = FaultProxy::start(fx._store.addr()).await;
-    let (api, mut posts) = runtime_api(vec![
+    let mut api = runtime_api(vec![
         event("GET", "stream/dies.bin").to_string(),
         event("GET", "stream/dies.bin").to_string(),
     ])
     .await;
     proxy.fail_every(Fault::Truncate(300_000));
-    let mut child = function(api, &proxy.endpoint(), &fx._store, "2");
-    let p = next_post(&mut posts).await;
+    let mut child = function(api.addr, &proxy.endpoint(), &fx._store, "2");
+    let p = next_post(&mut api).await;
     let (prelude, body) = p.split();
     assert_eq!(prelude["statusCode"], 200, "the headers went out first");
     assert_eq!(prelude["headers"]["Content-Length"], size.to_string());
@@ -255,7 +169,7 @@ async fn a_store_that_dies_mid_body_gives_the_error_trailers() {
     );
     // The process goes on: a whole object once the store is well again.
     proxy.pass();
-    let p = next_post(&mut posts).await;
+    let p = next_post(&mut api).await;
     let (prelude, body) = p.split();
     assert_eq!(prelude["statusCode"], 200);
     assert!(body == bytes(size));
@@ -518,9 +432,9 @@ async fn a_prelude_over_16_kib_is_a_413_in_the_function_serve_and_invoke() {
     };
 
     // The function.
-    let (api, mut posts) = runtime_api(vec![event("GET", "padded.txt").to_string()]).await;
-    let mut child = function(api, &fx._store.endpoint(), &fx._store, "15");
-    let p = next_post(&mut posts).await;
+    let mut api = runtime_api(vec![event("GET", "padded.txt").to_string()]).await;
+    let mut child = function(api.addr, &fx._store.endpoint(), &fx._store, "15");
+    let p = next_post(&mut api).await;
     let (prelude, body) = p.split();
     too_large(
         prelude["statusCode"].as_u64().expect("status"),
