@@ -190,16 +190,7 @@ pub fn wire_from_json(json: &str) -> Wire {
             .expect("valid base64"),
         Some(b) => b.as_bytes().to_vec(),
     };
-    Wire {
-        status: v["statusCode"].as_u64().expect("statusCode") as u16,
-        headers: v["headers"].as_object().cloned().unwrap_or_default(),
-        multi: v["multiValueHeaders"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-        body,
-        base64,
-    }
+    Wire::from_parts(&v, body, base64)
 }
 
 impl Wire {
@@ -226,6 +217,12 @@ impl Wire {
                 "header {name} is not one string: {value}"
             );
         }
+        Wire::from_parts(&v, body, false)
+    }
+
+    /// Status and headers from the response JSON or prelude `v`, with the
+    /// body as it arrived.
+    fn from_parts(v: &Value, body: Vec<u8>, base64: bool) -> Wire {
         Wire {
             status: v["statusCode"].as_u64().expect("statusCode") as u16,
             headers: v["headers"].as_object().cloned().unwrap_or_default(),
@@ -234,7 +231,7 @@ impl Wire {
                 .cloned()
                 .unwrap_or_default(),
             body,
-            base64: false,
+            base64,
         }
     }
 
