@@ -136,48 +136,50 @@ impl App {
             _ => None,
         };
         let mut response = render(reply, &self.config, &req.request_id);
+        let head = req.method == Method::Head;
+        // The body sent: an object's (or part's) bytes, or what s3gate
+        // wrote itself (an error, a listing, a presign answer); none for a
+        // HEAD.
+        let mut bytes = match &stream {
+            _ if head => 0,
+            Some(s) => s.part.map_or(s.meta.size, |p| p.len()),
+            None => response.body_bytes().len() as u64,
+        };
+        if head {
+            head_only(&mut response);
+            stream = None;
+        }
         // Streamed, the status and headers go in a prelude that API Gateway
         // reads up to 16 KiB: headers from stored metadata past that are a
         // 413 (buffered mode's envelope over 6 MB is one too), decided here
         // so that the function, `serve` and `invoke` answer alike and the
-        // log line says what was sent.
+        // log line says what was sent. The prelude is made once, here.
+        let mut prelude = None;
         if self.config.response_mode == ResponseMode::Stream {
-            let size = response.prelude().len();
-            if size > crate::limits::MAX_PRELUDE {
-                detail = Some(format!("a prelude of {size} bytes, over 16 KiB"));
+            let made = response.prelude();
+            if made.len() > crate::limits::MAX_PRELUDE {
+                detail = Some(format!("a prelude of {} bytes, over 16 KiB", made.len()));
                 response = render(
                     Reply::Error(Error::HeadersTooLarge {
-                        size: size as u64,
+                        size: made.len() as u64,
                         limit: crate::limits::MAX_PRELUDE as u64,
                     }),
                     &self.config,
                     &req.request_id,
                 );
+                bytes = if head {
+                    0
+                } else {
+                    response.body_bytes().len() as u64
+                };
+                if head {
+                    head_only(&mut response);
+                }
                 stream = None;
+                prelude = Some(response.prelude());
+            } else {
+                prelude = Some(made);
             }
-        }
-        // The body sent: an object's (or part's) bytes, or what s3gate
-        // wrote itself (an error, a listing, a presign answer); none for a
-        // HEAD.
-        let bytes = match &stream {
-            _ if req.method == Method::Head => 0,
-            Some(s) => s.part.map_or(s.meta.size, |p| p.len()),
-            None => response.body_bytes().len() as u64,
-        };
-        if req.method == Method::Head {
-            // A HEAD answer has the GET headers, Content-Length included
-            // (none on a 304 or 204, which have no content to measure), and
-            // never a body.
-            if response.header("content-length").is_none()
-                && !matches!(response.status_code, 204 | 304)
-            {
-                let len = response.body_bytes().len();
-                response
-                    .headers
-                    .push(("Content-Length".to_string(), len.to_string()));
-            }
-            response.body = None;
-            stream = None;
         }
         let metrics = self.config.metrics.then(|| crate::metrics::RequestMetrics {
             stage: &req.stage,
@@ -190,7 +192,11 @@ impl App {
             cold: crate::metrics::cold_start(),
         });
         log::write(&req, response.status_code, bytes, started, detail, metrics);
-        Answer { response, stream }
+        Answer {
+            response,
+            stream,
+            prelude,
+        }
     }
 
     /// One deadline for the whole request, however many S3 calls it makes:
@@ -375,12 +381,34 @@ impl App {
     }
 }
 
-/// What [`App::answer`] gives: the response, and the body still to stream
-/// (stream mode only).
+/// What [`App::answer`] gives: the response, and in stream mode its
+/// prelude and the body still to stream.
 #[derive(Debug)]
 pub struct Answer {
     pub response: ProxyResponse,
     pub stream: Option<Opened>,
+    pub prelude: Option<String>,
+}
+
+impl Answer {
+    /// The streamed prelude: as made by [`App::answer`], or made now.
+    pub fn take_prelude(&mut self) -> String {
+        self.prelude
+            .take()
+            .unwrap_or_else(|| self.response.prelude())
+    }
+}
+
+/// A HEAD answer has the GET headers, `Content-Length` included (none on a
+/// 304 or 204, which have no content to measure), and never a body.
+fn head_only(response: &mut ProxyResponse) {
+    if response.header("content-length").is_none() && !matches!(response.status_code, 204 | 304) {
+        let len = response.body_bytes().len();
+        response
+            .headers
+            .push(("Content-Length".to_string(), len.to_string()));
+    }
+    response.body = None;
 }
 
 /// The validators' answer when it is not "go on": a 304 with the

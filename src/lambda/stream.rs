@@ -85,9 +85,9 @@ enum Fed {
 
 /// The prelude, the delimiter, then the body: from memory, or from S3 as
 /// it arrives.
-async fn feed(tx: &mut Sender, answer: Answer) -> Result<(), Fed> {
+async fn feed(tx: &mut Sender, mut answer: Answer) -> Result<(), Fed> {
     let gone = |e: lambda_runtime_api_client::Error| Fed::Gone(e.into());
-    let head = answer.response.prelude();
+    let head = answer.take_prelude();
     let response = answer.response;
     tx.send_data(head.into()).await.map_err(gone)?;
     tx.send_data(Bytes::from_static(&DELIMITER))

@@ -191,8 +191,8 @@ async fn invoke(m: &ArgMatches) -> Result<(), CliError> {
     }
     // What `sam local invoke` shows of a streamed answer: the prelude, then
     // the body, which goes where --body says.
-    let answer = backend.app.answer(event, None).await;
-    say(&answer.response.prelude());
+    let mut answer = backend.app.answer(event, None).await;
+    say(&answer.take_prelude());
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match target.as_deref() {
         Some("-") => Box::new(tokio::io::stdout()),
         Some(path) => Box::new(

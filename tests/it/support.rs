@@ -196,8 +196,8 @@ pub fn wire_from_json(json: &str) -> Wire {
 impl Wire {
     /// A streamed answer as API Gateway's STREAM integration reads it: the
     /// prelude's JSON (through serde), then the raw body bytes.
-    pub async fn streamed(answer: s3gate::handler::Answer) -> Wire {
-        let prelude = answer.response.prelude();
+    pub async fn streamed(mut answer: s3gate::handler::Answer) -> Wire {
+        let prelude = answer.take_prelude();
         let v: Value = serde_json::from_str(&prelude).expect("the prelude is JSON");
         assert!(!prelude.contains('\0'), "a NUL in the prelude: {prelude}");
         let body = match answer.stream {

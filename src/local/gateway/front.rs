@@ -316,8 +316,8 @@ pub(super) async fn serve(
 /// they come. A body that fails mid-stream ends the response without its
 /// last chunk, so the client sees a transfer cut short (logged with the
 /// request's id).
-fn relay(answer: Answer, head: bool, request_id: &str) -> Option<Response<GatewayBody>> {
-    let resp = from_prelude(&answer.response.prelude()).ok()?;
+fn relay(mut answer: Answer, head: bool, request_id: &str) -> Option<Response<GatewayBody>> {
+    let resp = from_prelude(&answer.take_prelude()).ok()?;
     let request_id = request_id.to_string();
     let body: GatewayBody = match answer.stream {
         Some(opened) if !head => {
