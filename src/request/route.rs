@@ -116,33 +116,11 @@ impl KeyRules {
                 return plain(Ok(Target::ById(id.to_string())));
             }
             if let Some(rest) = path.strip_prefix(ID_OF_ROUTE) {
-                let mut route = self.object_route(rest, false);
-                route.target = route.target.and_then(|t| {
-                    named_in(t, |t| match t {
-                        Target::Object(k) => Ok(Target::IdOf(k)),
-                        // A folder, a bucket, the buckets have no id.
-                        Target::Listing(_) | Target::Bucket | Target::Buckets => {
-                            Err(KeyError::EmptySegment)
-                        }
-                        other => Ok(other),
-                    })
-                });
-                return route;
+                return object_only(self.object_route(rest, false), Target::IdOf);
             }
         }
         if let Some(rest) = path.strip_prefix(PRESIGN_ROUTE) {
-            let mut route = self.object_route(rest, false);
-            route.target = route.target.and_then(|t| {
-                named_in(t, |t| match t {
-                    Target::Object(k) => Ok(Target::Presign(k)),
-                    // A folder has no presigned URL.
-                    Target::Listing(_) | Target::Bucket | Target::Buckets => {
-                        Err(KeyError::EmptySegment)
-                    }
-                    other => Ok(other),
-                })
-            });
-            return route;
+            return object_only(self.object_route(rest, false), Target::Presign);
         }
         self.object_route(path, true)
     }
@@ -214,16 +192,21 @@ impl KeyRules {
     }
 }
 
-/// `f` applied to what a path names, inside a bucket off the allowlist too
-/// (which stays off it).
-fn named_in(
-    target: Target,
-    f: impl FnOnce(Target) -> Result<Target, KeyError>,
-) -> Result<Target, KeyError> {
-    match target {
-        Target::UnknownBucket(named) => f(*named).map(|t| Target::UnknownBucket(Box::new(t))),
-        other => f(other),
-    }
+/// A route (`presign/`, `id/`) that names one object: its key, as `wrap`
+/// makes it the route's target; a folder, a bucket or the buckets have no
+/// presigned URL and no id. Inside a bucket off the allowlist too, which
+/// stays off it.
+fn object_only(route: Route, wrap: fn(String) -> Target) -> Route {
+    let named = |t: Target| match t {
+        Target::Object(k) => Ok(wrap(k)),
+        Target::Listing(_) | Target::Bucket | Target::Buckets => Err(KeyError::EmptySegment),
+        other => Ok(other),
+    };
+    let target = route.target.and_then(|t| match t {
+        Target::UnknownBucket(inner) => named(*inner).map(|t| Target::UnknownBucket(Box::new(t))),
+        other => named(other),
+    });
+    Route { target, ..route }
 }
 
 /// RFC 3986's unreserved characters (`A-Z a-z 0-9 - . _ ~`) stay bare;

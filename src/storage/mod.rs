@@ -4,9 +4,11 @@
 //! named. Everything above it sees [`ObjectMeta`], bytes and
 //! [`StoreError`], which knows nothing of HTTP answers.
 
+mod buckets;
 pub mod client;
 mod error;
 mod opened;
+mod presign;
 mod s3;
 
 use std::time::SystemTime;

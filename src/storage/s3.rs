@@ -1,6 +1,8 @@
-//! [`S3Store`]: the operations s3gate asks of a bucket (head, a GET opened
-//! before its body is read, list, put, presign), each bounded by the S3
-//! timeout, with SDK outcomes turned into [`ObjectMeta`] and [`StoreError`].
+//! [`S3Store`]: the operations s3gate asks of a bucket's objects (head, a
+//! GET opened before its body is read, list, put), each bounded by the S3
+//! timeout, with SDK outcomes turned into [`ObjectMeta`] and [`StoreError`];
+//! the bucket's own operations are in `buckets.rs`, presigning in
+//! `presign.rs`.
 //! Where a store answers a range differently from S3, the difference is
 //! handled here and named, so callers see S3's behaviour on any store.
 
@@ -10,12 +12,11 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{
     RequestChecksumCalculation, ResponseChecksumValidation, StalledStreamProtectionConfig,
 };
-use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 
 use super::error::classify;
 use super::opened::Opened;
-use super::{ListPage, Listed, ObjectMeta, Part, Presigned, StoreError};
+use super::{ListPage, Listed, ObjectMeta, Part, StoreError};
 use crate::conditional::{ByteRange, Conditions, TagList};
 use crate::config::Config;
 
@@ -57,8 +58,8 @@ macro_rules! with_validators {
 /// The bucket, the prefix and one client.
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    client: Client,
-    bucket: String,
+    pub(super) client: Client,
+    pub(super) bucket: String,
     prefix: String,
     timeout: Duration,
     scope: Scope,
@@ -142,57 +143,13 @@ impl S3Store {
         }
     }
 
-    fn refuse_off_allowlist(&self) -> Result<(), StoreError> {
+    pub(super) fn refuse_off_allowlist(&self) -> Result<(), StoreError> {
         match self.scope {
             Scope::OffAllowlist => Err(StoreError::NoSuchBucket(
                 "a bucket off the allowlist: S3 not asked".into(),
             )),
             _ => Ok(()),
         }
-    }
-
-    /// The region the client signs for (where a created bucket goes).
-    pub fn region(&self) -> Option<String> {
-        self.client.config().region().map(|r| r.to_string())
-    }
-
-    /// HeadBucket: `true` when the bucket exists and this role may list it,
-    /// `false` when it does not exist. A bucket of another account (or one
-    /// this role may not list) is [`StoreError::Denied`].
-    pub async fn bucket_exists(&self) -> Result<bool, StoreError> {
-        let call = self.client.head_bucket().bucket(&self.bucket).send();
-        match self.bounded(call).await?.map_err(classify) {
-            Ok(_) => Ok(true),
-            Err(StoreError::NotFound | StoreError::NoSuchBucket(_)) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// CreateBucket in the client's region (outside us-east-1 S3 needs the
-    /// region as the location constraint).
-    pub async fn create_bucket(&self) -> Result<(), StoreError> {
-        use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
-        let region = self.region().filter(|r| r != "us-east-1");
-        let call = self
-            .client
-            .create_bucket()
-            .bucket(&self.bucket)
-            .set_create_bucket_configuration(region.map(|r| {
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(r.as_str()))
-                    .build()
-            }))
-            .send();
-        self.bounded(call).await?.map_err(classify)?;
-        Ok(())
-    }
-
-    /// DeleteBucket; S3 refuses one that holds objects
-    /// ([`StoreError::BucketNotEmpty`]).
-    pub async fn delete_bucket(&self) -> Result<(), StoreError> {
-        let call = self.client.delete_bucket().bucket(&self.bucket).send();
-        self.bounded(call).await?.map_err(classify)?;
-        Ok(())
     }
 
     /// `{prefix}{key}`.
@@ -427,71 +384,9 @@ impl S3Store {
         Ok(())
     }
 
-    /// A presigned URL for GET, PUT or DELETE and the headers the client
-    /// must send with it. A PUT signs `Content-Length` and `Content-Type`
-    /// when given. Signing is local.
-    pub async fn presigned(
-        &self,
-        method: &str,
-        key: &str,
-        ttl: Duration,
-        content_length: Option<u64>,
-        content_type: Option<&str>,
-    ) -> Result<Presigned, StoreError> {
-        self.refuse_off_allowlist()?;
-        let key = self.s3_key(key);
-        let req = match method {
-            "PUT" => self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .set_content_length(content_length.and_then(|n| i64::try_from(n).ok()))
-                .set_content_type(content_type.map(str::to_string))
-                .presigned(presigning(ttl)?)
-                .await
-                .map_err(classify)?,
-            "DELETE" => self
-                .client
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .presigned(presigning(ttl)?)
-                .await
-                .map_err(classify)?,
-            // For a GET, `content_type` is the type s3gate decided for the
-            // object: S3 is told to answer with it (a stored `text/html` on
-            // `x.png` comes back as `image/png`), and anything but a plain
-            // image, video or audio type as a download, since S3 sends none
-            // of s3gate's sandboxing headers. Both are signed.
-            _ => self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .set_response_content_type(content_type.map(str::to_string))
-                .set_response_content_disposition(
-                    content_type
-                        .filter(|t| !crate::media::safe_inline(t))
-                        .map(|_| "attachment".to_string()),
-                )
-                .presigned(presigning(ttl)?)
-                .await
-                .map_err(classify)?,
-        };
-        Ok(Presigned {
-            url: req.uri().to_string(),
-            method: req.method().to_string(),
-            headers: req
-                .headers()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        })
-    }
-
     /// The SDK's operation timeout ends when the response headers arrive;
     /// this bounds the body as well.
-    async fn bounded<T>(&self, fut: impl Future<Output = T>) -> Result<T, StoreError> {
+    pub(super) async fn bounded<T>(&self, fut: impl Future<Output = T>) -> Result<T, StoreError> {
         // Off the allowlist, the call is dropped unpolled: nothing is sent.
         self.refuse_off_allowlist()?;
         let started = std::time::Instant::now();
@@ -503,11 +398,6 @@ impl S3Store {
         crate::metrics::add_storage(started.elapsed());
         out
     }
-}
-
-fn presigning(ttl: Duration) -> Result<PresigningConfig, StoreError> {
-    PresigningConfig::expires_in(ttl)
-        .map_err(|e| StoreError::Unavailable(format!("presigning config: {e}")))
 }
 
 /// S3 always sends `Content-Length`. Without it a body cut short cannot be
