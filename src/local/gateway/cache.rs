@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use hyper::HeaderMap;
 
+use crate::request::{ID_OF_ROUTE, PRESIGN_ROUTE};
+
 /// API Gateway's largest cached response.
 pub const MAX_ENTRY: usize = 1_048_576;
 
@@ -34,8 +36,9 @@ pub const KEY_HEADERS: &[&str] = &[
     "If-Unmodified-Since",
     "If-Range",
 ];
-/// The resources (first path segment) with caching off.
-pub const UNCACHED_ROUTES: &[&str] = &["presign/", "id/"];
+/// The resources (first path segment) with caching off: the routes'
+/// own, from the one place they are named.
+pub const UNCACHED_ROUTES: &[&str] = &[PRESIGN_ROUTE, ID_OF_ROUTE];
 
 /// The header API Gateway adds when it ignores a caller's `max-age=0`.
 pub const IGNORED_INVALIDATION: &str =
